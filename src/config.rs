@@ -1,0 +1,233 @@
+//! Command-line flags (each also read from `ECR_FACADE_<FLAG>`) and the one
+//! `aws_sdk_ecr::Client` built from them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Command line of the `ecr-facade` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecr-facade",
+    version,
+    about = "A validated, streaming gRPC facade for Amazon ECR"
+)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC service (ecr.v1.EcrService, health, reflection).
+    Serve(ServeArgs),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `ecr-facade serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "ECR_FACADE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// ECR endpoint override (e.g. a local emulator). The SDK's own
+    /// AWS_ENDPOINT_URL keeps working when this is unset.
+    #[arg(long, env = "ECR_FACADE_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region of the registry. Default: the AWS default chain
+    /// (AWS_REGION, profile, instance metadata).
+    #[arg(long, env = "ECR_FACADE_REGION")]
+    pub region: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "ECR_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Attempts per upstream call, first try included (SDK standard retry
+    /// mode with exponential backoff).
+    #[arg(long, env = "ECR_FACADE_MAX_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+
+    /// Timeout to establish a connection to ECR.
+    #[arg(long, env = "ECR_FACADE_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Timeout of one upstream attempt.
+    #[arg(long, env = "ECR_FACADE_ATTEMPT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub attempt_timeout: Duration,
+
+    /// Timeout of one upstream call, all retries included.
+    #[arg(long, env = "ECR_FACADE_OPERATION_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub operation_timeout: Duration,
+
+    /// A cached authorization token is served only while it stays valid for
+    /// at least this long; otherwise a fresh one is fetched.
+    #[arg(long, env = "ECR_FACADE_TOKEN_MIN_TTL", default_value = "6h", value_parser = humantime::parse_duration)]
+    pub token_min_ttl: Duration,
+
+    /// Most layer digests one BatchCheckLayerAvailability request may carry.
+    #[arg(long, env = "ECR_FACADE_MAX_LAYER_DIGESTS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_layer_digests: u32,
+
+    /// Most upstream batches (of ≤ 100 digests) one BatchCheckLayerAvailability
+    /// stream runs at once.
+    #[arg(long, env = "ECR_FACADE_UPSTREAM_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub upstream_concurrency: u32,
+
+    /// On SIGTERM/SIGINT, how long in-flight calls and streams may run
+    /// before the server exits anyway.
+    #[arg(long, env = "ECR_FACADE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+/// Settings of the upstream SDK client.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// Endpoint override.
+    pub endpoint_url: Option<String>,
+    /// Region override.
+    pub region: Option<String>,
+    /// Attempts per call.
+    pub max_attempts: u32,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+    /// Whole-call timeout.
+    pub operation_timeout: Duration,
+}
+
+impl From<&ServeArgs> for UpstreamSettings {
+    fn from(args: &ServeArgs) -> Self {
+        Self {
+            endpoint_url: args.endpoint_url.clone(),
+            region: args.region.clone(),
+            max_attempts: args.max_attempts,
+            connect_timeout: args.connect_timeout,
+            attempt_timeout: args.attempt_timeout,
+            operation_timeout: args.operation_timeout,
+        }
+    }
+}
+
+impl UpstreamSettings {
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
+
+    fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect_timeout)
+            .operation_attempt_timeout(self.attempt_timeout)
+            .operation_timeout(self.operation_timeout)
+            .build()
+    }
+
+    /// Loads the AWS default chain (credentials, region, `AWS_ENDPOINT_URL`)
+    /// with these overrides and builds the one shared ECR client.
+    pub async fn load_client(&self) -> anyhow::Result<aws_sdk_ecr::Client> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(self.retry_config())
+            .timeout_config(self.timeout_config());
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk_config = loader.load().await;
+        anyhow::ensure!(
+            sdk_config.region().is_some(),
+            "no AWS region configured: pass --region or set AWS_REGION"
+        );
+        Ok(aws_sdk_ecr::Client::new(&sdk_config))
+    }
+
+    /// Builds a client with fixed credentials, for a local upstream (tests,
+    /// emulator): nothing is read from the environment.
+    pub fn static_client(
+        &self,
+        credentials: aws_credential_types::Credentials,
+    ) -> aws_sdk_ecr::Client {
+        let mut config = aws_sdk_ecr::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(
+                self.region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+            ))
+            .credentials_provider(credentials)
+            .retry_config(self.retry_config())
+            .timeout_config(self.timeout_config());
+        if let Some(url) = &self.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        aws_sdk_ecr::Client::from_conf(config.build())
+    }
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            region: None,
+            max_attempts: 3,
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let cli = Cli::try_parse_from(["ecr-facade", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(args.token_min_ttl, Duration::from_secs(6 * 3600));
+        assert_eq!(args.max_layer_digests, 10_000);
+        assert_eq!(args.upstream_concurrency, 8);
+        assert_eq!(args.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn out_of_range_knobs_are_refused() {
+        for bad in [
+            ["ecr-facade", "serve", "--upstream-concurrency", "0"],
+            ["ecr-facade", "serve", "--max-attempts", "0"],
+            ["ecr-facade", "serve", "--max-layer-digests", "0"],
+            ["ecr-facade", "serve", "--token-min-ttl", "soon"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,235 @@
+//! Shared structures: SDK → protobuf for outputs, protobuf → SDK for inputs.
+
+use aws_sdk_ecr::types as sdk;
+use aws_smithy_types::DateTime;
+use prost_types::Timestamp;
+
+use super::enums::{EnumPair, to_pb};
+use crate::pb;
+
+/// An SDK timestamp as a protobuf `Timestamp`.
+pub fn timestamp(value: &DateTime) -> Timestamp {
+    Timestamp {
+        seconds: value.secs(),
+        nanos: i32::try_from(value.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn ts(value: Option<&DateTime>) -> Option<Timestamp> {
+    value.map(timestamp)
+}
+
+impl From<sdk::Repository> for pb::Repository {
+    fn from(r: sdk::Repository) -> Self {
+        Self {
+            image_tag_mutability: to_pb(r.image_tag_mutability.as_ref()),
+            created_at: ts(r.created_at.as_ref()),
+            repository_arn: r.repository_arn,
+            registry_id: r.registry_id,
+            repository_name: r.repository_name,
+            repository_uri: r.repository_uri,
+            image_tag_mutability_exclusion_filters: r
+                .image_tag_mutability_exclusion_filters
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            image_scanning_configuration: r.image_scanning_configuration.map(Into::into),
+            encryption_configuration: r.encryption_configuration.map(Into::into),
+        }
+    }
+}
+
+impl From<sdk::ImageTagMutabilityExclusionFilter> for pb::ImageTagMutabilityExclusionFilter {
+    fn from(f: sdk::ImageTagMutabilityExclusionFilter) -> Self {
+        Self {
+            filter_type: f.filter_type.to_pb(),
+            filter: f.filter,
+        }
+    }
+}
+
+impl From<sdk::ImageScanningConfiguration> for pb::ImageScanningConfiguration {
+    fn from(c: sdk::ImageScanningConfiguration) -> Self {
+        Self {
+            scan_on_push: Some(c.scan_on_push),
+        }
+    }
+}
+
+impl From<sdk::EncryptionConfiguration> for pb::EncryptionConfiguration {
+    fn from(c: sdk::EncryptionConfiguration) -> Self {
+        Self {
+            encryption_type: c.encryption_type.to_pb(),
+            kms_key: c.kms_key,
+        }
+    }
+}
+
+impl From<sdk::ImageIdentifier> for pb::ImageIdentifier {
+    fn from(id: sdk::ImageIdentifier) -> Self {
+        Self {
+            image_digest: id.image_digest,
+            image_tag: id.image_tag,
+        }
+    }
+}
+
+impl From<sdk::Image> for pb::Image {
+    fn from(i: sdk::Image) -> Self {
+        Self {
+            registry_id: i.registry_id,
+            repository_name: i.repository_name,
+            image_id: i.image_id.map(Into::into),
+            image_manifest: i.image_manifest,
+            image_manifest_media_type: i.image_manifest_media_type,
+        }
+    }
+}
+
+impl From<sdk::ImageFailure> for pb::ImageFailure {
+    fn from(f: sdk::ImageFailure) -> Self {
+        Self {
+            failure_code: to_pb(f.failure_code.as_ref()),
+            image_id: f.image_id.map(Into::into),
+            failure_reason: f.failure_reason,
+        }
+    }
+}
+
+impl From<sdk::ImageDetail> for pb::ImageDetail {
+    fn from(d: sdk::ImageDetail) -> Self {
+        Self {
+            image_pushed_at: ts(d.image_pushed_at.as_ref()),
+            last_recorded_pull_time: ts(d.last_recorded_pull_time.as_ref()),
+            last_archived_at: ts(d.last_archived_at.as_ref()),
+            last_activated_at: ts(d.last_activated_at.as_ref()),
+            image_status: to_pb(d.image_status.as_ref()),
+            registry_id: d.registry_id,
+            repository_name: d.repository_name,
+            image_digest: d.image_digest,
+            image_tags: d.image_tags.unwrap_or_default(),
+            image_size_in_bytes: d.image_size_in_bytes,
+            image_scan_status: d.image_scan_status.map(Into::into),
+            image_scan_findings_summary: d.image_scan_findings_summary.map(Into::into),
+            image_manifest_media_type: d.image_manifest_media_type,
+            artifact_media_type: d.artifact_media_type,
+            subject_manifest_digest: d.subject_manifest_digest,
+        }
+    }
+}
+
+impl From<sdk::ImageScanStatus> for pb::ImageScanStatus {
+    fn from(s: sdk::ImageScanStatus) -> Self {
+        Self {
+            status: to_pb(s.status.as_ref()),
+            description: s.description,
+        }
+    }
+}
+
+impl From<sdk::ImageScanFindingsSummary> for pb::ImageScanFindingsSummary {
+    fn from(s: sdk::ImageScanFindingsSummary) -> Self {
+        Self {
+            image_scan_completed_at: ts(s.image_scan_completed_at.as_ref()),
+            vulnerability_source_updated_at: ts(s.vulnerability_source_updated_at.as_ref()),
+            finding_severity_counts: s
+                .finding_severity_counts
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(severity, count)| (severity.as_str().to_owned(), count))
+                .collect(),
+        }
+    }
+}
+
+impl From<sdk::Layer> for pb::Layer {
+    fn from(l: sdk::Layer) -> Self {
+        Self {
+            layer_availability: to_pb(l.layer_availability.as_ref()),
+            layer_digest: l.layer_digest,
+            layer_size: l.layer_size,
+            media_type: l.media_type,
+        }
+    }
+}
+
+impl From<sdk::LayerFailure> for pb::LayerFailure {
+    fn from(f: sdk::LayerFailure) -> Self {
+        Self {
+            failure_code: to_pb(f.failure_code.as_ref()),
+            layer_digest: f.layer_digest,
+            failure_reason: f.failure_reason,
+        }
+    }
+}
+
+impl From<sdk::AuthorizationData> for pb::AuthorizationData {
+    fn from(a: sdk::AuthorizationData) -> Self {
+        Self {
+            expires_at: ts(a.expires_at.as_ref()),
+            authorization_token: a.authorization_token,
+            proxy_endpoint: a.proxy_endpoint,
+        }
+    }
+}
+
+// Inputs: protobuf → SDK. Only validated requests reach these, so the SDK
+// builders' required members are always set.
+
+impl From<pb::ImageIdentifier> for sdk::ImageIdentifier {
+    fn from(id: pb::ImageIdentifier) -> Self {
+        sdk::ImageIdentifier::builder()
+            .set_image_digest(id.image_digest)
+            .set_image_tag(id.image_tag)
+            .build()
+    }
+}
+
+/// An SDK tag; `key` and `value` are always set, so the build cannot fail.
+pub fn tag(t: pb::Tag) -> sdk::Tag {
+    sdk::Tag::builder()
+        .key(t.key)
+        .value(t.value)
+        .build()
+        .expect("key and value are set")
+}
+
+/// An SDK exclusion filter from a validated one.
+pub fn exclusion_filter(
+    f: pb::ImageTagMutabilityExclusionFilter,
+) -> sdk::ImageTagMutabilityExclusionFilter {
+    sdk::ImageTagMutabilityExclusionFilter::builder()
+        .set_filter_type(sdk::ImageTagMutabilityExclusionFilterType::from_pb(
+            f.filter_type,
+        ))
+        .filter(f.filter)
+        .build()
+        .expect("validation requires filter_type and filter")
+}
+
+/// An SDK encryption configuration from a validated one.
+pub fn encryption_configuration(c: pb::EncryptionConfiguration) -> sdk::EncryptionConfiguration {
+    sdk::EncryptionConfiguration::builder()
+        .set_encryption_type(sdk::EncryptionType::from_pb(c.encryption_type))
+        .set_kms_key(c.kms_key)
+        .build()
+        .expect("validation requires encryption_type")
+}
+
+impl From<pb::ImageScanningConfiguration> for sdk::ImageScanningConfiguration {
+    fn from(c: pb::ImageScanningConfiguration) -> Self {
+        sdk::ImageScanningConfiguration::builder()
+            .set_scan_on_push(c.scan_on_push)
+            .build()
+    }
+}
+
+impl From<pb::DescribeImagesFilter> for sdk::DescribeImagesFilter {
+    fn from(f: pb::DescribeImagesFilter) -> Self {
+        sdk::DescribeImagesFilter::builder()
+            .set_tag_status(sdk::TagStatus::from_pb(f.tag_status))
+            .set_image_status(sdk::ImageStatusFilter::from_pb(f.image_status))
+            .build()
+    }
+}

@@ -1,0 +1,117 @@
+//! The streaming fan-out behind BatchCheckLayerAvailability.
+//!
+//! A request's digests (deduplicated, order kept) are split into upstream
+//! batches of at most [`ECR_LIST_LIMIT`]; at most `concurrency` batches run at
+//! once, and each finished batch becomes one stream message, in completion
+//! order. Every digest is answered exactly once: one the upstream leaves out is
+//! reported as a failure. A producer task feeds a bounded channel; when the
+//! client goes away it stops and drops the outstanding upstream calls. When a
+//! batch fails, the stream ends with that error's status.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::error::Error;
+use crate::pb;
+use crate::validate::ECR_LIST_LIMIT;
+
+/// One stream item.
+pub type Item = Result<pb::BatchCheckLayerAvailabilityResponse, Status>;
+
+/// Reason given for a digest the upstream answer left out.
+pub const NO_ANSWER_REASON: &str = "ecr returned no result for this digest";
+
+/// Starts the fan-out of `digests` over `call` and returns the stream's
+/// receiving end.
+pub fn fan_out<F, Fut>(digests: Vec<String>, concurrency: usize, call: F) -> mpsc::Receiver<Item>
+where
+    F: Fn(Vec<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<pb::BatchCheckLayerAvailabilityResponse, Error>> + Send + 'static,
+{
+    let concurrency = concurrency.max(1);
+    let (tx, rx) = mpsc::channel(concurrency);
+    tokio::spawn(async move {
+        let batches = batches(digests);
+        let mut results = futures::stream::iter(batches)
+            .map(move |batch| {
+                let asked = batch.clone();
+                let answer = call(batch);
+                async move { answer.await.map(|response| complete(response, &asked)) }
+            })
+            .buffer_unordered(concurrency);
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = tx.closed() => break,
+                next = results.next() => next,
+            };
+            match next {
+                None => break,
+                Some(Ok(response)) => {
+                    if tx.send(Ok(response)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Err(err)) => {
+                    let _ = tx.send(Err(err.to_status())).await;
+                    break;
+                }
+            }
+        }
+        // Dropping `results` here cancels every upstream call still running.
+    });
+    rx
+}
+
+/// Deduplicated digests in batches of at most [`ECR_LIST_LIMIT`].
+fn batches(digests: Vec<String>) -> Vec<Vec<String>> {
+    let mut seen = HashSet::with_capacity(digests.len());
+    let mut unique = Vec::with_capacity(digests.len());
+    for digest in digests {
+        if seen.insert(digest.clone()) {
+            unique.push(digest);
+        }
+    }
+    let mut out = Vec::with_capacity(unique.len().div_ceil(ECR_LIST_LIMIT));
+    let mut rest = unique.into_iter().peekable();
+    while rest.peek().is_some() {
+        out.push(rest.by_ref().take(ECR_LIST_LIMIT).collect());
+    }
+    out
+}
+
+/// Adds a failure for every asked digest the response does not mention.
+fn complete(
+    mut response: pb::BatchCheckLayerAvailabilityResponse,
+    asked: &[String],
+) -> pb::BatchCheckLayerAvailabilityResponse {
+    let answered: HashSet<&str> = response
+        .layers
+        .iter()
+        .filter_map(|l| l.layer_digest.as_deref())
+        .chain(
+            response
+                .failures
+                .iter()
+                .filter_map(|f| f.layer_digest.as_deref()),
+        )
+        .collect();
+    let missing: Vec<pb::LayerFailure> = asked
+        .iter()
+        .filter(|d| !answered.contains(d.as_str()))
+        .map(|d| pb::LayerFailure {
+            layer_digest: Some(d.clone()),
+            failure_code: pb::LayerFailureCode::Unspecified as i32,
+            failure_reason: Some(NO_ANSWER_REASON.to_owned()),
+        })
+        .collect();
+    response.failures.extend(missing);
+    response
+}
+
+#[cfg(test)]
+mod tests;

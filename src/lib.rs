@@ -1,0 +1,23 @@
+//! ecr-facade: one validated, streaming gRPC API in front of Amazon ECR.
+//!
+//! The binary (`src/main.rs`) only parses flags and wires these modules:
+//! - [`pb`]: the generated `ecr.v1` protobuf types and the descriptor set;
+//! - [`config`]: command-line flags and the AWS SDK client built from them;
+//! - [`validate`]: ECR's request constraints, checked before any upstream call;
+//! - [`convert`]: protobuf ⇄ aws-sdk-ecr conversions;
+//! - [`error`]: the one error type and its one mapping to `tonic::Status`;
+//! - [`token_cache`]: the authorization-token cache;
+//! - [`layers`]: the streaming fan-out for BatchCheckLayerAvailability;
+//! - [`service`]: the thin tonic handlers;
+//! - [`server`]: health, reflection, tracing and graceful shutdown.
+
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod layers;
+pub mod pb;
+pub mod server;
+pub mod service;
+pub mod telemetry;
+pub mod token_cache;
+pub mod validate;

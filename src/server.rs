@@ -1,0 +1,105 @@
+//! The gRPC server: `ecr.v1.EcrService`, health, reflection (v1 and
+//! v1alpha), one tracing span per RPC, and graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::pb;
+use crate::pb::ecr_service_server::EcrServiceServer;
+use crate::service::EcrFacade;
+use crate::telemetry;
+
+/// Largest request message accepted: a BatchCheckLayerAvailability request of
+/// 10,000 digests of up to 1,000 characters, with room to spare.
+pub const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Largest response message sent (ECR answers are far smaller).
+pub const MAX_ENCODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+
+/// Server knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSettings {
+    /// How long in-flight calls may run after shutdown begins.
+    pub drain_timeout: Duration,
+}
+
+/// Serves `facade` on the already-bound `listener` until `shutdown`
+/// resolves, then drains in-flight calls for up to `drain_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    facade: EcrFacade,
+    settings: ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<EcrServiceServer<EcrFacade>>().await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let ecr = EcrServiceServer::new(facade)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+
+    let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = Server::builder()
+        .layer(telemetry::rpc_trace_layer())
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ecr)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_signal.await;
+        });
+    tokio::pin!(server);
+
+    tokio::select! {
+        result = &mut server => return result.map_err(Into::into),
+        () = shutdown => {}
+    }
+
+    tracing::info!(drain_timeout = ?settings.drain_timeout, "shutting down: refusing new calls, draining in-flight ones");
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    health
+        .set_not_serving::<EcrServiceServer<EcrFacade>>()
+        .await;
+    let _ = stop_accepting.send(());
+    match tokio::time::timeout(settings.drain_timeout, &mut server).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => {
+            tracing::warn!("drain timeout reached; dropping the calls still running");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

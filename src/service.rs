@@ -1,0 +1,264 @@
+//! The tonic handlers of `ecr.v1.EcrService`.
+//!
+//! Every handler has the same shape — validate (before anything else), call
+//! ECR, convert the answer — written once in [`EcrFacade::forward`].
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use futures::future::{BoxFuture, FutureExt};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::convert::requests;
+use crate::error::{Error, UpstreamError};
+use crate::layers;
+use crate::pb;
+use crate::pb::ecr_service_server::EcrService;
+use crate::token_cache::{TokenCache, TokenSource};
+use crate::validate::{self, Limits, Validate};
+
+/// Knobs of the facade itself.
+#[derive(Debug, Clone, Copy)]
+pub struct FacadeSettings {
+    /// Request limits of the facade's own.
+    pub limits: Limits,
+    /// Upstream batches one layer-availability stream runs at once.
+    pub upstream_concurrency: usize,
+    /// Minimum remaining validity of a served authorization token.
+    pub token_min_ttl: Duration,
+}
+
+impl Default for FacadeSettings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            upstream_concurrency: 8,
+            token_min_ttl: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// The `EcrService` implementation: one shared ECR client and token cache.
+#[derive(Clone)]
+pub struct EcrFacade {
+    client: Client,
+    tokens: TokenCache,
+    settings: FacadeSettings,
+}
+
+/// Fetches authorization tokens from ECR for the cache.
+struct EcrTokenSource(Client);
+
+impl TokenSource for EcrTokenSource {
+    fn fetch(
+        &self,
+        registry_ids: Vec<String>,
+    ) -> BoxFuture<'static, Result<Vec<pb::AuthorizationData>, Error>> {
+        let call = requests::get_authorization_token(&self.0, registry_ids).send();
+        async move {
+            let output = call
+                .await
+                .map_err(|e| UpstreamError::from_sdk("GetAuthorizationToken", e))?;
+            Ok(output
+                .authorization_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        }
+        .boxed()
+    }
+}
+
+impl EcrFacade {
+    /// A facade forwarding to `client`.
+    pub fn new(client: Client, settings: FacadeSettings) -> Self {
+        let source = Arc::new(EcrTokenSource(client.clone()));
+        Self::with_token_source(client, settings, source)
+    }
+
+    /// A facade whose tokens come from `source` (tests count its calls).
+    pub fn with_token_source(
+        client: Client,
+        settings: FacadeSettings,
+        source: Arc<dyn TokenSource>,
+    ) -> Self {
+        Self {
+            tokens: TokenCache::new(source, settings.token_min_ttl),
+            client,
+            settings,
+        }
+    }
+
+    /// The token cache (its counters feed tests and metrics).
+    pub fn tokens(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// Validate → call → convert, for every unary action.
+    async fn forward<Req, Out, Resp, E, Fut>(
+        &self,
+        action: &'static str,
+        request: Request<Req>,
+        call: impl FnOnce(&Client, Req) -> Fut,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: Validate,
+        Resp: From<Out>,
+        Fut: Future<Output = Result<Out, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let request = request.into_inner();
+        validate::check(&request, &self.settings.limits)?;
+        let output = call(&self.client, request)
+            .await
+            .map_err(|e| Error::from(UpstreamError::from_sdk(action, e)))?;
+        Ok(Response::new(Resp::from(output)))
+    }
+}
+
+#[tonic::async_trait]
+impl EcrService for EcrFacade {
+    type BatchCheckLayerAvailabilityStream = ReceiverStream<layers::Item>;
+
+    async fn batch_check_layer_availability(
+        &self,
+        request: Request<pb::BatchCheckLayerAvailabilityRequest>,
+    ) -> Result<Response<Self::BatchCheckLayerAvailabilityStream>, Status> {
+        let request = request.into_inner();
+        validate::check(&request, &self.settings.limits)?;
+        let pb::BatchCheckLayerAvailabilityRequest {
+            registry_id,
+            repository_name,
+            layer_digests,
+        } = request;
+        let client = self.client.clone();
+        let receiver = layers::fan_out(
+            layer_digests,
+            self.settings.upstream_concurrency,
+            move |batch| {
+                let call = requests::batch_check_layer_availability(
+                    &client,
+                    registry_id.clone(),
+                    repository_name.clone(),
+                    batch,
+                )
+                .send();
+                async move {
+                    call.await.map(Into::into).map_err(|e| {
+                        UpstreamError::from_sdk("BatchCheckLayerAvailability", e).into()
+                    })
+                }
+            },
+        );
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn batch_delete_image(
+        &self,
+        request: Request<pb::BatchDeleteImageRequest>,
+    ) -> Result<Response<pb::BatchDeleteImageResponse>, Status> {
+        self.forward("BatchDeleteImage", request, |c, r| {
+            requests::batch_delete_image(c, r).send()
+        })
+        .await
+    }
+
+    async fn batch_get_image(
+        &self,
+        request: Request<pb::BatchGetImageRequest>,
+    ) -> Result<Response<pb::BatchGetImageResponse>, Status> {
+        self.forward("BatchGetImage", request, |c, r| {
+            requests::batch_get_image(c, r).send()
+        })
+        .await
+    }
+
+    async fn complete_layer_upload(
+        &self,
+        request: Request<pb::CompleteLayerUploadRequest>,
+    ) -> Result<Response<pb::CompleteLayerUploadResponse>, Status> {
+        self.forward("CompleteLayerUpload", request, |c, r| {
+            requests::complete_layer_upload(c, r).send()
+        })
+        .await
+    }
+
+    async fn create_repository(
+        &self,
+        request: Request<pb::CreateRepositoryRequest>,
+    ) -> Result<Response<pb::CreateRepositoryResponse>, Status> {
+        self.forward("CreateRepository", request, |c, r| {
+            requests::create_repository(c, r).send()
+        })
+        .await
+    }
+
+    async fn delete_repository(
+        &self,
+        request: Request<pb::DeleteRepositoryRequest>,
+    ) -> Result<Response<pb::DeleteRepositoryResponse>, Status> {
+        self.forward("DeleteRepository", request, |c, r| {
+            requests::delete_repository(c, r).send()
+        })
+        .await
+    }
+
+    async fn delete_repository_policy(
+        &self,
+        request: Request<pb::DeleteRepositoryPolicyRequest>,
+    ) -> Result<Response<pb::DeleteRepositoryPolicyResponse>, Status> {
+        self.forward("DeleteRepositoryPolicy", request, |c, r| {
+            requests::delete_repository_policy(c, r).send()
+        })
+        .await
+    }
+
+    async fn describe_images(
+        &self,
+        request: Request<pb::DescribeImagesRequest>,
+    ) -> Result<Response<pb::DescribeImagesResponse>, Status> {
+        self.forward("DescribeImages", request, |c, r| {
+            requests::describe_images(c, r).send()
+        })
+        .await
+    }
+
+    async fn describe_repositories(
+        &self,
+        request: Request<pb::DescribeRepositoriesRequest>,
+    ) -> Result<Response<pb::DescribeRepositoriesResponse>, Status> {
+        self.forward("DescribeRepositories", request, |c, r| {
+            requests::describe_repositories(c, r).send()
+        })
+        .await
+    }
+
+    async fn get_authorization_token(
+        &self,
+        request: Request<pb::GetAuthorizationTokenRequest>,
+    ) -> Result<Response<pb::GetAuthorizationTokenResponse>, Status> {
+        let request = request.into_inner();
+        validate::check(&request, &self.settings.limits)?;
+        let authorization_data = self.tokens.get(&request.registry_ids).await?;
+        Ok(Response::new(pb::GetAuthorizationTokenResponse {
+            authorization_data,
+        }))
+    }
+
+    async fn get_download_url_for_layer(
+        &self,
+        request: Request<pb::GetDownloadUrlForLayerRequest>,
+    ) -> Result<Response<pb::GetDownloadUrlForLayerResponse>, Status> {
+        self.forward("GetDownloadUrlForLayer", request, |c, r| {
+            requests::get_download_url_for_layer(c, r).send()
+        })
+        .await
+    }
+}

@@ -1,0 +1,346 @@
+//! The GetAuthorizationToken cache.
+//!
+//! Tokens are cached per registry (the caller's default registry under its own
+//! key) and served while they stay valid for at least `min_ttl`, so every
+//! caller receives a token good for at least that long. Concurrent misses for
+//! one key share one upstream call (single flight), and a request naming
+//! several registries fetches only the missing ones, in one call. A token that
+//! arrives already inside `min_ttl` is returned but not cached. When a refresh
+//! fails while the cached token is still valid for [`STALE_GRACE`], that token
+//! is served and the failure logged.
+//!
+//! The upstream call runs in its own task, so a caller that goes away does not
+//! waste a fetch other callers are waiting for. The lock is a std `Mutex`
+//! never held across `.await`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use tokio::time::Instant;
+
+use crate::error::{Error, UpstreamError, UpstreamErrorKind};
+use crate::pb::AuthorizationData;
+
+/// A cached token still valid for this long is served when a refresh fails.
+pub const STALE_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// Where tokens come from: ECR in production, a counting double in tests.
+pub trait TokenSource: Send + Sync + 'static {
+    /// Fetches tokens for `registry_ids` (empty: the default registry).
+    fn fetch(
+        &self,
+        registry_ids: Vec<String>,
+    ) -> BoxFuture<'static, Result<Vec<AuthorizationData>, Error>>;
+}
+
+/// Cache key: one registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// The caller's default registry (no registry id in the request).
+    Default,
+    /// An explicit 12-digit registry id.
+    Registry(String),
+}
+
+/// Counters, for tests and metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Keys answered from the cache.
+    pub hits: u64,
+    /// Keys that needed an upstream answer.
+    pub misses: u64,
+    /// Upstream calls made.
+    pub fetches: u64,
+    /// Upstream calls that failed.
+    pub fetch_failures: u64,
+    /// Times a still-valid token was served because a refresh failed.
+    pub stale_served: u64,
+}
+
+type FetchResult = Result<Arc<HashMap<Key, Vec<AuthorizationData>>>, Error>;
+type Flight = Shared<BoxFuture<'static, FetchResult>>;
+
+#[derive(Clone)]
+struct Cached {
+    data: Vec<AuthorizationData>,
+    valid_until: Instant,
+}
+
+#[derive(Default)]
+struct Slot {
+    cached: Option<Cached>,
+    inflight: Option<Flight>,
+}
+
+struct Inner {
+    source: Arc<dyn TokenSource>,
+    min_ttl: Duration,
+    slots: Mutex<HashMap<Key, Slot>>,
+    stats: Mutex<Stats>,
+}
+
+/// The token cache; cheap to clone, all clones share one state.
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+/// What one request needs for one key.
+enum Plan {
+    Ready(Vec<AuthorizationData>),
+    Wait {
+        flight: Flight,
+        stale: Option<Cached>,
+    },
+}
+
+impl TokenCache {
+    /// A cache serving tokens valid for at least `min_ttl`.
+    pub fn new(source: Arc<dyn TokenSource>, min_ttl: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                source,
+                min_ttl,
+                slots: Mutex::new(HashMap::new()),
+                stats: Mutex::new(Stats::default()),
+            }),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        *self.inner.stats.lock().expect("stats lock")
+    }
+
+    /// Tokens for `registry_ids` (empty: the default registry), in request
+    /// order.
+    pub async fn get(&self, registry_ids: &[String]) -> Result<Vec<AuthorizationData>, Error> {
+        let keys = keys_for(registry_ids);
+        let plans = self.plan(&keys);
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, plan) in keys.iter().zip(plans) {
+            match plan {
+                Plan::Ready(data) => out.extend(data),
+                Plan::Wait { flight, stale } => match flight.await {
+                    Ok(fetched) => out.extend(fetched.get(key).cloned().unwrap_or_default()),
+                    Err(err) => out.extend(self.stale_or(err, key, stale)?),
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// Under the lock: serve what is fresh, join flights under way, and start
+    /// one flight for every key left.
+    fn plan(&self, keys: &[Key]) -> Vec<Plan> {
+        let now = Instant::now();
+        let mut slots = self.inner.slots.lock().expect("token cache lock");
+        let mut missing = Vec::new();
+        let mut plans: Vec<Option<Plan>> = Vec::with_capacity(keys.len());
+        let (mut hits, mut misses) = (0, 0);
+        for key in keys {
+            let slot = slots.entry(key.clone()).or_default();
+            let fresh = slot
+                .cached
+                .as_ref()
+                .filter(|c| c.valid_until.saturating_duration_since(now) >= self.inner.min_ttl);
+            if let Some(cached) = fresh {
+                hits += 1;
+                plans.push(Some(Plan::Ready(cached.data.clone())));
+            } else if let Some(flight) = &slot.inflight {
+                misses += 1;
+                plans.push(Some(Plan::Wait {
+                    flight: flight.clone(),
+                    stale: slot.cached.clone(),
+                }));
+            } else {
+                misses += 1;
+                missing.push(key.clone());
+                plans.push(None);
+            }
+        }
+        if !missing.is_empty() {
+            let flight = self.start_flight(missing.clone());
+            for key in &missing {
+                slots.get_mut(key).expect("slot created above").inflight = Some(flight.clone());
+            }
+            for (key, plan) in keys.iter().zip(plans.iter_mut()) {
+                if plan.is_none() {
+                    *plan = Some(Plan::Wait {
+                        flight: flight.clone(),
+                        stale: slots.get(key).and_then(|s| s.cached.clone()),
+                    });
+                }
+            }
+        }
+        drop(slots);
+        let mut stats = self.inner.stats.lock().expect("stats lock");
+        stats.hits += hits;
+        stats.misses += misses;
+        plans
+            .into_iter()
+            .map(|p| p.expect("every key planned"))
+            .collect()
+    }
+
+    /// Spawns the upstream call for `keys`; the task files the answer into the
+    /// cache itself, so it completes even if every waiter goes away.
+    fn start_flight(&self, keys: Vec<Key>) -> Flight {
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            let registry_ids = keys
+                .iter()
+                .filter_map(|k| match k {
+                    Key::Registry(id) => Some(id.clone()),
+                    Key::Default => None,
+                })
+                .collect();
+            let result = inner.source.fetch(registry_ids).await;
+            inner.file(&keys, result)
+        });
+        async move {
+            // The task only ends early if the runtime shuts down.
+            task.await.unwrap_or(Err(Error::Upstream(UpstreamError {
+                action: "GetAuthorizationToken",
+                kind: UpstreamErrorKind::Other,
+                request_id: None,
+            })))
+        }
+        .boxed()
+        .shared()
+    }
+
+    fn stale_or(
+        &self,
+        err: Error,
+        key: &Key,
+        stale: Option<Cached>,
+    ) -> Result<Vec<AuthorizationData>, Error> {
+        let still_valid = stale
+            .filter(|c| c.valid_until.saturating_duration_since(Instant::now()) >= STALE_GRACE);
+        match still_valid {
+            Some(cached) => {
+                tracing::warn!(registry = ?key, error = %err, "token refresh failed; serving the cached token while it stays valid");
+                self.inner.stats.lock().expect("stats lock").stale_served += 1;
+                Ok(cached.data)
+            }
+            None => Err(err),
+        }
+    }
+}
+
+impl Inner {
+    /// Files an upstream answer: caches what stays valid for `min_ttl` and
+    /// clears the flights of `keys`.
+    fn file(&self, keys: &[Key], result: Result<Vec<AuthorizationData>, Error>) -> FetchResult {
+        let mut stats = self.stats.lock().expect("stats lock");
+        stats.fetches += 1;
+        stats.fetch_failures += u64::from(result.is_err());
+        drop(stats);
+        let by_key = result.map(|data| assign(keys, data));
+        let now = Instant::now();
+        let mut slots = self.slots.lock().expect("token cache lock");
+        for key in keys {
+            let slot = slots.entry(key.clone()).or_default();
+            slot.inflight = None;
+            let Ok(by_key) = &by_key else { continue };
+            let Some(data) = by_key.get(key) else {
+                continue;
+            };
+            let valid_until = now + remaining_validity(data);
+            if valid_until.saturating_duration_since(now) >= self.min_ttl {
+                slot.cached = Some(Cached {
+                    data: data.clone(),
+                    valid_until,
+                });
+            } else {
+                tracing::debug!(registry = ?key, "token arrived inside the minimum ttl; not cached");
+            }
+        }
+        by_key.map(Arc::new)
+    }
+}
+
+fn keys_for(registry_ids: &[String]) -> Vec<Key> {
+    if registry_ids.is_empty() {
+        return vec![Key::Default];
+    }
+    let mut keys: Vec<Key> = Vec::with_capacity(registry_ids.len());
+    for id in registry_ids {
+        let key = Key::Registry(id.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The shortest validity left among `data` (zero when already expired or
+/// when an expiry is missing).
+fn remaining_validity(data: &[AuthorizationData]) -> Duration {
+    let now = SystemTime::now();
+    data.iter()
+        .map(|d| {
+            d.expires_at
+                .as_ref()
+                .and_then(|t| {
+                    let expiry = SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+                        u64::try_from(t.seconds).ok()?,
+                        u32::try_from(t.nanos).ok()?,
+                    ))?;
+                    expiry.duration_since(now).ok()
+                })
+                .unwrap_or(Duration::ZERO)
+        })
+        .min()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Splits an upstream answer by registry: by the registry id in each proxy
+/// endpoint (`https://<id>.dkr.ecr.<region>.amazonaws.com`), else by position.
+fn assign(keys: &[Key], data: Vec<AuthorizationData>) -> HashMap<Key, Vec<AuthorizationData>> {
+    if keys == [Key::Default] {
+        return HashMap::from([(Key::Default, data)]);
+    }
+    let mut out: HashMap<Key, Vec<AuthorizationData>> = HashMap::new();
+    let mut unmatched = Vec::new();
+    for item in data {
+        let id = item
+            .proxy_endpoint
+            .as_deref()
+            .and_then(registry_of_endpoint);
+        match id
+            .map(|id| Key::Registry(id.to_owned()))
+            .filter(|k| keys.contains(k))
+        {
+            Some(key) => out.entry(key).or_default().push(item),
+            None => unmatched.push(item),
+        }
+    }
+    let mut free_keys = keys
+        .iter()
+        .filter(|k| !out.contains_key(*k))
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter();
+    for item in unmatched {
+        match free_keys.next() {
+            Some(key) => out.entry(key).or_default().push(item),
+            None => {
+                tracing::warn!("upstream returned a token for a registry nobody asked for; dropped")
+            }
+        }
+    }
+    out
+}
+
+fn registry_of_endpoint(endpoint: &str) -> Option<&str> {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
+    let first = host.split(['.', '/', ':']).next()?;
+    (first.len() == 12 && first.bytes().all(|b| b.is_ascii_digit())).then_some(first)
+}
+
+#[cfg(test)]
+mod tests;

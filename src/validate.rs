@@ -1,0 +1,389 @@
+//! ECR's request constraints (`shared/ecr-api-reference.md`), checked before
+//! any upstream call.
+//!
+//! Each request type implements [`Validate`], which records **every**
+//! violation with its proto field path (`image_ids[3].image_tag`); [`check`]
+//! turns a non-empty list into `Error::InvalidRequest` (INVALID_ARGUMENT with a
+//! `google.rpc.BadRequest`). Patterns are anchored, lengths count characters.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use tonic_types::FieldViolation;
+
+use crate::error::Error;
+use crate::pb;
+
+/// ECR's limit on digests in one upstream BatchCheckLayerAvailability call,
+/// and on the items of every other request list.
+pub const ECR_LIST_LIMIT: usize = 100;
+
+/// The RepositoryName pattern, verbatim from the ECR model.
+pub const REPOSITORY_NAME_PATTERN: &str =
+    r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*";
+/// The RegistryId pattern.
+pub const REGISTRY_ID_PATTERN: &str = "[0-9]{12}";
+/// The LayerDigest pattern.
+pub const LAYER_DIGEST_PATTERN: &str = "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+";
+/// The UploadId pattern.
+pub const UPLOAD_ID_PATTERN: &str =
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+/// The ImageTagMutabilityExclusionFilterValue pattern (anchored in the model).
+pub const EXCLUSION_FILTER_PATTERN: &str = "^[0-9a-zA-Z._*-]{1,128}$";
+
+fn anchored(pattern: &str) -> Regex {
+    Regex::new(&format!("^(?:{pattern})$")).expect("ECR model patterns compile")
+}
+
+static REPOSITORY_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(REPOSITORY_NAME_PATTERN));
+static REGISTRY_ID: LazyLock<Regex> = LazyLock::new(|| anchored(REGISTRY_ID_PATTERN));
+static LAYER_DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(LAYER_DIGEST_PATTERN));
+static UPLOAD_ID: LazyLock<Regex> = LazyLock::new(|| anchored(UPLOAD_ID_PATTERN));
+static EXCLUSION_FILTER: LazyLock<Regex> = LazyLock::new(|| anchored(EXCLUSION_FILTER_PATTERN));
+
+/// Limits that are the facade's own rather than ECR's.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most digests one BatchCheckLayerAvailability request may carry (the
+    /// facade splits them into upstream batches of [`ECR_LIST_LIMIT`]).
+    pub max_layer_digests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_layer_digests: 10_000,
+        }
+    }
+}
+
+/// A request whose fields can be checked against ECR's constraints.
+pub trait Validate {
+    /// Records every violation into `violations`.
+    fn validate(&self, limits: &Limits, violations: &mut Violations);
+}
+
+/// Checks `request`; `Err(Error::InvalidRequest)` lists every violation.
+pub fn check<R: Validate>(request: &R, limits: &Limits) -> Result<(), Error> {
+    let mut violations = Violations::default();
+    request.validate(limits, &mut violations);
+    if violations.0.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(violations.0))
+    }
+}
+
+/// The violations found so far.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    fn required(&mut self, field: &str, value: &str) -> bool {
+        if value.is_empty() {
+            self.add(field, "is required");
+            false
+        } else {
+            true
+        }
+    }
+
+    fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if let Some(why) = length_violation(value, min, max) {
+            self.add(field, why);
+        }
+    }
+
+    fn pattern(&mut self, field: &str, value: &str, regex: &Regex, shown: &str) {
+        if !regex.is_match(value) {
+            self.add(field, format!("must match pattern {shown}"));
+        }
+    }
+
+    /// A list with bounds `min..=max` items; an empty optional list counts as
+    /// omitted (protobuf cannot tell the two apart).
+    fn items(&mut self, field: &str, len: usize, min: usize, max: usize, required: bool) {
+        if len == 0 {
+            if required {
+                self.add(field, "is required");
+            }
+        } else if len < min {
+            self.add(field, format!("must have at least {min} items"));
+        } else if len > max {
+            self.add(field, format!("must have at most {max} items"));
+        }
+    }
+
+    fn range(&mut self, field: &str, value: Option<i32>, min: i32, max: i32) {
+        match value {
+            Some(v) if v < min => {
+                self.add(field, format!("must be greater than or equal to {min}"))
+            }
+            Some(v) if v > max => self.add(field, format!("must be less than or equal to {max}")),
+            _ => {}
+        }
+    }
+
+    fn enumeration<E>(&mut self, field: &str, value: i32, required: bool)
+    where
+        E: TryFrom<i32>,
+    {
+        if value == 0 {
+            if required {
+                self.add(field, "is required");
+            }
+        } else if E::try_from(value).is_err() {
+            self.add(field, format!("{value} is not a known value of this enum"));
+        }
+    }
+
+    fn registry_id(&mut self, field: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.pattern(field, value, &REGISTRY_ID, REGISTRY_ID_PATTERN);
+        }
+    }
+
+    fn repository_name(&mut self, field: &str, value: &str) {
+        if self.required(field, value) {
+            self.length(field, value, 2, 256);
+            self.pattern(field, value, &REPOSITORY_NAME, REPOSITORY_NAME_PATTERN);
+        }
+    }
+
+    fn image_ids(&mut self, field: &str, ids: &[pb::ImageIdentifier], required: bool) {
+        self.items(field, ids.len(), 1, ECR_LIST_LIMIT, required);
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(tag) = &id.image_tag {
+                self.length(&format!("{field}[{i}].image_tag"), tag, 1, 300);
+            }
+        }
+    }
+
+    fn layer_digest(&mut self, field: &str, value: &str) {
+        if self.required(field, value) {
+            self.pattern(field, value, &LAYER_DIGEST, LAYER_DIGEST_PATTERN);
+        }
+    }
+}
+
+fn length_violation(value: &str, min: usize, max: usize) -> Option<String> {
+    // Lengths are in characters; a byte count is a cheap lower/upper bound.
+    if value.len() >= min && value.len() <= max {
+        return None;
+    }
+    let chars = value.chars().count();
+    if chars < min {
+        Some(format!("must have length greater than or equal to {min}"))
+    } else if chars > max {
+        Some(format!("must have length less than or equal to {max}"))
+    } else {
+        None
+    }
+}
+
+impl Validate for pb::BatchCheckLayerAvailabilityRequest {
+    fn validate(&self, limits: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.items(
+            "layer_digests",
+            self.layer_digests.len(),
+            1,
+            limits.max_layer_digests,
+            true,
+        );
+        for (i, digest) in self.layer_digests.iter().enumerate() {
+            if let Some(why) = length_violation(digest, 0, 1000) {
+                v.add(format!("layer_digests[{i}]"), why);
+            }
+        }
+    }
+}
+
+impl Validate for pb::BatchDeleteImageRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.image_ids("image_ids", &self.image_ids, true);
+    }
+}
+
+impl Validate for pb::BatchGetImageRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.image_ids("image_ids", &self.image_ids, true);
+        v.items(
+            "accepted_media_types",
+            self.accepted_media_types.len(),
+            1,
+            ECR_LIST_LIMIT,
+            false,
+        );
+    }
+}
+
+impl Validate for pb::CompleteLayerUploadRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        if v.required("upload_id", &self.upload_id) {
+            v.pattern("upload_id", &self.upload_id, &UPLOAD_ID, UPLOAD_ID_PATTERN);
+        }
+        v.items(
+            "layer_digests",
+            self.layer_digests.len(),
+            1,
+            ECR_LIST_LIMIT,
+            true,
+        );
+        for (i, digest) in self.layer_digests.iter().enumerate() {
+            v.layer_digest(&format!("layer_digests[{i}]"), digest);
+        }
+    }
+}
+
+impl Validate for pb::CreateRepositoryRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        for (i, tag) in self.tags.iter().enumerate() {
+            // Tag.Key and Tag.Value are both required by the model; an empty
+            // value is a value, an empty key is not.
+            v.required(&format!("tags[{i}].key"), &tag.key);
+        }
+        v.enumeration::<pb::ImageTagMutability>(
+            "image_tag_mutability",
+            self.image_tag_mutability,
+            false,
+        );
+        let filters = &self.image_tag_mutability_exclusion_filters;
+        v.items(
+            "image_tag_mutability_exclusion_filters",
+            filters.len(),
+            1,
+            5,
+            false,
+        );
+        for (i, filter) in filters.iter().enumerate() {
+            let path = format!("image_tag_mutability_exclusion_filters[{i}]");
+            v.enumeration::<pb::ImageTagMutabilityExclusionFilterType>(
+                &format!("{path}.filter_type"),
+                filter.filter_type,
+                true,
+            );
+            let field = format!("{path}.filter");
+            if v.required(&field, &filter.filter) {
+                v.length(&field, &filter.filter, 1, 128);
+                v.pattern(
+                    &field,
+                    &filter.filter,
+                    &EXCLUSION_FILTER,
+                    EXCLUSION_FILTER_PATTERN,
+                );
+            }
+        }
+        if let Some(encryption) = &self.encryption_configuration {
+            v.enumeration::<pb::EncryptionType>(
+                "encryption_configuration.encryption_type",
+                encryption.encryption_type,
+                true,
+            );
+            if let Some(key) = &encryption.kms_key {
+                v.length("encryption_configuration.kms_key", key, 1, 2048);
+            }
+        }
+    }
+}
+
+impl Validate for pb::DeleteRepositoryRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+    }
+}
+
+impl Validate for pb::DeleteRepositoryPolicyRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+    }
+}
+
+impl Validate for pb::DescribeImagesRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.image_ids("image_ids", &self.image_ids, false);
+        v.range("max_results", self.max_results, 1, 1000);
+        if let Some(filter) = &self.filter {
+            v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
+            v.enumeration::<pb::ImageStatusFilter>(
+                "filter.image_status",
+                filter.image_status,
+                false,
+            );
+        }
+        // Doc: "This option cannot be used when you specify images with imageIds."
+        if !self.image_ids.is_empty() {
+            if self.max_results.is_some() {
+                v.add("max_results", "must not be combined with image_ids");
+            }
+            if self.next_token.is_some() {
+                v.add("next_token", "must not be combined with image_ids");
+            }
+        }
+    }
+}
+
+impl Validate for pb::DescribeRepositoriesRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.items(
+            "repository_names",
+            self.repository_names.len(),
+            1,
+            ECR_LIST_LIMIT,
+            false,
+        );
+        for (i, name) in self.repository_names.iter().enumerate() {
+            v.repository_name(&format!("repository_names[{i}]"), name);
+        }
+        v.range("max_results", self.max_results, 1, 1000);
+        // Doc: "This option cannot be used when you specify repositories with
+        // repositoryNames."
+        if !self.repository_names.is_empty() {
+            if self.max_results.is_some() {
+                v.add("max_results", "must not be combined with repository_names");
+            }
+            if self.next_token.is_some() {
+                v.add("next_token", "must not be combined with repository_names");
+            }
+        }
+    }
+}
+
+impl Validate for pb::GetAuthorizationTokenRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.items("registry_ids", self.registry_ids.len(), 1, 10, false);
+        for (i, id) in self.registry_ids.iter().enumerate() {
+            let field = format!("registry_ids[{i}]");
+            v.pattern(&field, id, &REGISTRY_ID, REGISTRY_ID_PATTERN);
+        }
+    }
+}
+
+impl Validate for pb::GetDownloadUrlForLayerRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.layer_digest("layer_digest", &self.layer_digest);
+    }
+}
+
+#[cfg(test)]
+mod tests;
