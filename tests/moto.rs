@@ -1,0 +1,667 @@
+//! Every RPC against moto server — a real ECR implementation nobody here
+//! wrote — through the facade over real gRPC. A counting proxy sits between
+//! the facade and moto so tests can also see what reached the upstream.
+
+mod common;
+
+use common::proxy::Proxy;
+use common::{TestFacade, digest, ecr_client, moto, unique_name, upstream_settings};
+use ecr_facade::pb;
+use ecr_facade::pb::ecr_service_client::EcrServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+async fn setup() -> (Proxy, TestFacade, EcrServiceClient<Channel>) {
+    let proxy = Proxy::start(Some(&moto().url)).await;
+    let facade = TestFacade::start(&proxy.url).await;
+    let client = facade.client().await;
+    (proxy, facade, client)
+}
+
+async fn create(client: &mut EcrServiceClient<Channel>, name: &str) -> pb::Repository {
+    client
+        .create_repository(pb::CreateRepositoryRequest {
+            repository_name: name.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create repository")
+        .into_inner()
+        .repository
+        .expect("repository in the answer")
+}
+
+fn assert_ecr_error(status: &tonic::Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    let info = status.get_details_error_info().expect("ErrorInfo detail");
+    assert_eq!(info.reason, reason);
+    assert_eq!(info.domain, "ecr.amazonaws.com");
+    assert!(!status.message().is_empty());
+}
+
+#[tokio::test]
+async fn repository_lifecycle() {
+    let (_proxy, _facade, mut client) = setup().await;
+    let name = unique_name("lifecycle");
+    let created = client
+        .create_repository(pb::CreateRepositoryRequest {
+            repository_name: name.clone(),
+            tags: vec![pb::Tag {
+                key: "team".into(),
+                value: "platform".into(),
+            }],
+            image_tag_mutability: pb::ImageTagMutability::Immutable as i32,
+            image_scanning_configuration: Some(pb::ImageScanningConfiguration {
+                scan_on_push: Some(true),
+            }),
+            encryption_configuration: Some(pb::EncryptionConfiguration {
+                encryption_type: pb::EncryptionType::Aes256 as i32,
+                kms_key: None,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repository
+        .unwrap();
+    assert_eq!(created.repository_name.as_deref(), Some(name.as_str()));
+    assert_eq!(created.registry_id.as_deref(), Some("123456789012"));
+    assert!(
+        created
+            .repository_arn
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!("repository/{name}"))
+    );
+    assert!(created.repository_uri.as_deref().unwrap().ends_with(&name));
+    assert!(created.created_at.is_some());
+    assert_eq!(
+        created.image_tag_mutability,
+        pb::ImageTagMutability::Immutable as i32
+    );
+    assert_eq!(
+        created.image_scanning_configuration.unwrap().scan_on_push,
+        Some(true)
+    );
+    assert_eq!(
+        created.encryption_configuration.unwrap().encryption_type,
+        pb::EncryptionType::Aes256 as i32
+    );
+
+    let again = client
+        .create_repository(pb::CreateRepositoryRequest {
+            repository_name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(
+        &again,
+        Code::AlreadyExists,
+        "RepositoryAlreadyExistsException",
+    );
+
+    let described = client
+        .describe_repositories(pb::DescribeRepositoriesRequest {
+            repository_names: vec![name.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(described.repositories.len(), 1);
+    assert_eq!(
+        described.repositories[0].repository_arn,
+        created.repository_arn
+    );
+
+    let deleted = client
+        .delete_repository(pb::DeleteRepositoryRequest {
+            repository_name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        deleted.repository.unwrap().repository_name.as_deref(),
+        Some(name.as_str())
+    );
+
+    let gone = client
+        .delete_repository(pb::DeleteRepositoryRequest {
+            repository_name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(&gone, Code::NotFound, "RepositoryNotFoundException");
+    let missing = client
+        .describe_repositories(pb::DescribeRepositoriesRequest {
+            repository_names: vec![name],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(&missing, Code::NotFound, "RepositoryNotFoundException");
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Pushes a one-layer image into `repository` straight through the SDK (the
+/// facade has no push actions) and returns (layer digest, image digest).
+async fn push_image(repository: &str, tag: &str) -> (String, String) {
+    let sdk = ecr_client(&upstream_settings(&moto().url));
+    let layer = format!("layer of {repository}:{tag}").into_bytes();
+    let layer_digest = sha256_digest(&layer);
+    let upload = sdk
+        .initiate_layer_upload()
+        .repository_name(repository)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id.unwrap();
+    sdk.upload_layer_part()
+        .repository_name(repository)
+        .upload_id(&upload_id)
+        .part_first_byte(0)
+        .part_last_byte(layer.len() as i64 - 1)
+        .layer_part_blob(aws_smithy_types::Blob::new(layer.clone()))
+        .send()
+        .await
+        .unwrap();
+    sdk.complete_layer_upload()
+        .repository_name(repository)
+        .upload_id(&upload_id)
+        .layer_digests(&layer_digest)
+        .send()
+        .await
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": layer_digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer.len(), "digest": layer_digest}],
+    })
+    .to_string();
+    let put = sdk
+        .put_image()
+        .repository_name(repository)
+        .image_manifest(manifest)
+        .image_tag(tag)
+        .send()
+        .await
+        .unwrap();
+    let image_digest = put.image.unwrap().image_id.unwrap().image_digest.unwrap();
+    (layer_digest, image_digest)
+}
+
+#[tokio::test]
+async fn images_described_fetched_checked_and_deleted() {
+    let (_proxy, _facade, mut client) = setup().await;
+    let name = unique_name("images");
+    create(&mut client, &name).await;
+    let (layer_digest, image_digest) = push_image(&name, "v1").await;
+
+    let details = client
+        .describe_images(pb::DescribeImagesRequest {
+            repository_name: name.clone(),
+            image_ids: vec![pb::ImageIdentifier {
+                image_tag: Some("v1".into()),
+                image_digest: None,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .image_details;
+    assert_eq!(details.len(), 1);
+    assert_eq!(
+        details[0].image_digest.as_deref(),
+        Some(image_digest.as_str())
+    );
+    assert_eq!(details[0].image_tags, ["v1"]);
+    assert!(details[0].image_pushed_at.is_some());
+    assert!(details[0].image_size_in_bytes.unwrap() > 0);
+
+    let filtered = client
+        .describe_images(pb::DescribeImagesRequest {
+            repository_name: name.clone(),
+            filter: Some(pb::DescribeImagesFilter {
+                tag_status: pb::TagStatus::Tagged as i32,
+                image_status: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(filtered.image_details.len(), 1);
+
+    let missing_image = client
+        .describe_images(pb::DescribeImagesRequest {
+            repository_name: name.clone(),
+            image_ids: vec![pb::ImageIdentifier {
+                image_tag: Some("nope".into()),
+                image_digest: None,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(&missing_image, Code::NotFound, "ImageNotFoundException");
+
+    let got = client
+        .batch_get_image(pb::BatchGetImageRequest {
+            repository_name: name.clone(),
+            image_ids: vec![
+                pb::ImageIdentifier {
+                    image_tag: Some("v1".into()),
+                    image_digest: None,
+                },
+                pb::ImageIdentifier {
+                    image_tag: Some("absent".into()),
+                    image_digest: None,
+                },
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.images.len(), 1);
+    assert!(
+        got.images[0]
+            .image_manifest
+            .as_deref()
+            .unwrap()
+            .contains(&layer_digest)
+    );
+    assert_eq!(
+        got.images[0]
+            .image_id
+            .as_ref()
+            .unwrap()
+            .image_digest
+            .as_deref(),
+        Some(image_digest.as_str())
+    );
+    assert_eq!(got.failures.len(), 1);
+    assert_eq!(
+        got.failures[0].failure_code,
+        pb::ImageFailureCode::ImageNotFound as i32
+    );
+    assert_eq!(
+        got.failures[0]
+            .image_id
+            .as_ref()
+            .unwrap()
+            .image_tag
+            .as_deref(),
+        Some("absent")
+    );
+
+    let mut stream = client
+        .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
+            repository_name: name.clone(),
+            layer_digests: vec![layer_digest.clone(), digest(42)],
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let message = stream.message().await.unwrap().unwrap();
+    assert!(
+        stream.message().await.unwrap().is_none(),
+        "one batch, one message"
+    );
+    assert_eq!(message.layers.len(), 1);
+    assert_eq!(
+        message.layers[0].layer_digest.as_deref(),
+        Some(layer_digest.as_str())
+    );
+    assert_eq!(
+        message.layers[0].layer_availability,
+        pb::LayerAvailability::Available as i32
+    );
+    assert_eq!(message.failures.len(), 1);
+    assert_eq!(
+        message.failures[0].layer_digest.as_deref(),
+        Some(digest(42).as_str())
+    );
+    assert_eq!(
+        message.failures[0].failure_code,
+        pb::LayerFailureCode::MissingLayerDigest as i32
+    );
+
+    let not_empty = client
+        .delete_repository(pb::DeleteRepositoryRequest {
+            repository_name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(
+        &not_empty,
+        Code::FailedPrecondition,
+        "RepositoryNotEmptyException",
+    );
+
+    let deleted = client
+        .batch_delete_image(pb::BatchDeleteImageRequest {
+            repository_name: name.clone(),
+            image_ids: vec![pb::ImageIdentifier {
+                image_digest: Some(image_digest.clone()),
+                image_tag: None,
+            }],
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.image_ids.len(), 1);
+    assert_eq!(
+        deleted.image_ids[0].image_digest.as_deref(),
+        Some(image_digest.as_str())
+    );
+    assert!(deleted.failures.is_empty());
+
+    client
+        .delete_repository(pb::DeleteRepositoryRequest {
+            repository_name: name,
+            force: Some(true),
+            registry_id: None,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn force_deletes_a_repository_with_images() {
+    let (_proxy, _facade, mut client) = setup().await;
+    let name = unique_name("force");
+    create(&mut client, &name).await;
+    push_image(&name, "latest").await;
+    let deleted = client
+        .delete_repository(pb::DeleteRepositoryRequest {
+            repository_name: name.clone(),
+            force: Some(true),
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.repository.unwrap().repository_name, Some(name));
+}
+
+#[tokio::test]
+async fn complete_layer_upload_through_the_facade() {
+    let (_proxy, _facade, mut client) = setup().await;
+    let name = unique_name("upload");
+    create(&mut client, &name).await;
+    let sdk = ecr_client(&upstream_settings(&moto().url));
+    let upload_id = sdk
+        .initiate_layer_upload()
+        .repository_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .upload_id
+        .unwrap();
+    sdk.upload_layer_part()
+        .repository_name(&name)
+        .upload_id(&upload_id)
+        .part_first_byte(0)
+        .part_last_byte(4)
+        .layer_part_blob(aws_smithy_types::Blob::new(b"hello".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let completed = client
+        .complete_layer_upload(pb::CompleteLayerUploadRequest {
+            repository_name: name.clone(),
+            upload_id: upload_id.clone(),
+            layer_digests: vec![sha256_digest(b"hello")],
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(completed.upload_id.as_deref(), Some(upload_id.as_str()));
+    assert_eq!(completed.repository_name.as_deref(), Some(name.as_str()));
+    assert_eq!(
+        completed.layer_digest.as_deref(),
+        Some("sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+    );
+    assert_eq!(completed.registry_id.as_deref(), Some("123456789012"));
+
+    let unknown = client
+        .complete_layer_upload(pb::CompleteLayerUploadRequest {
+            repository_name: unique_name("no-such-repo"),
+            upload_id,
+            layer_digests: vec![digest(5)],
+            registry_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(&unknown, Code::NotFound, "RepositoryNotFoundException");
+}
+
+#[tokio::test]
+async fn repository_policy_is_deleted_once() {
+    let (_proxy, _facade, mut client) = setup().await;
+    let name = unique_name("policy");
+    create(&mut client, &name).await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}"#;
+    let sdk = ecr_client(&upstream_settings(&moto().url));
+    sdk.set_repository_policy()
+        .repository_name(&name)
+        .policy_text(policy)
+        .send()
+        .await
+        .unwrap();
+    let deleted = client
+        .delete_repository_policy(pb::DeleteRepositoryPolicyRequest {
+            repository_name: name.clone(),
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.repository_name.as_deref(), Some(name.as_str()));
+    assert_eq!(deleted.registry_id.as_deref(), Some("123456789012"));
+    let text: serde_json::Value =
+        serde_json::from_str(deleted.policy_text.as_deref().unwrap()).unwrap();
+    assert_eq!(text["Statement"][0]["Sid"], "pull");
+
+    let again = client
+        .delete_repository_policy(pb::DeleteRepositoryPolicyRequest {
+            repository_name: name,
+            registry_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(&again, Code::NotFound, "RepositoryPolicyNotFoundException");
+}
+
+#[tokio::test]
+async fn authorization_tokens_from_moto_are_returned_but_not_cached() {
+    let (proxy, _facade, mut client) = setup().await;
+    for _ in 0..2 {
+        let data = client
+            .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .authorization_data;
+        assert_eq!(data.len(), 1);
+        assert!(
+            data[0]
+                .authorization_token
+                .as_deref()
+                .is_some_and(|t| !t.is_empty())
+        );
+        // moto's tokens expired in 2015: never cached.
+        assert!(data[0].expires_at.as_ref().unwrap().seconds < 1_500_000_000);
+        assert!(
+            data[0]
+                .proxy_endpoint
+                .as_deref()
+                .unwrap()
+                .contains("123456789012")
+        );
+    }
+    assert_eq!(proxy.count("GetAuthorizationToken"), 2);
+
+    let both = client
+        .get_authorization_token(pb::GetAuthorizationTokenRequest {
+            registry_ids: vec!["111111111111".into(), "222222222222".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .authorization_data;
+    assert_eq!(both.len(), 2);
+    assert!(
+        both[0]
+            .proxy_endpoint
+            .as_deref()
+            .unwrap()
+            .contains("111111111111")
+    );
+    assert!(
+        both[1]
+            .proxy_endpoint
+            .as_deref()
+            .unwrap()
+            .contains("222222222222")
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_upstream_call() {
+    let (proxy, _facade, mut client) = setup().await;
+    let bad_name = "Not A Repo!".to_owned();
+    let mut statuses = vec![
+        client
+            .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
+                repository_name: bad_name.clone(),
+                layer_digests: vec![],
+                registry_id: Some("12".into()),
+            })
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    ];
+    macro_rules! refused {
+        ($method:ident, $request:expr) => {
+            statuses.push(client.$method($request).await.map(|_| ()).unwrap_err())
+        };
+    }
+    refused!(
+        batch_delete_image,
+        pb::BatchDeleteImageRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        batch_get_image,
+        pb::BatchGetImageRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        complete_layer_upload,
+        pb::CompleteLayerUploadRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        create_repository,
+        pb::CreateRepositoryRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        delete_repository,
+        pb::DeleteRepositoryRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        delete_repository_policy,
+        pb::DeleteRepositoryPolicyRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        describe_images,
+        pb::DescribeImagesRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    refused!(
+        describe_repositories,
+        pb::DescribeRepositoriesRequest {
+            max_results: Some(0),
+            ..Default::default()
+        }
+    );
+    refused!(
+        get_authorization_token,
+        pb::GetAuthorizationTokenRequest {
+            registry_ids: vec!["x".into()]
+        }
+    );
+    refused!(
+        get_download_url_for_layer,
+        pb::GetDownloadUrlForLayerRequest {
+            repository_name: bad_name.clone(),
+            ..Default::default()
+        }
+    );
+    assert_eq!(statuses.len(), 11);
+    for status in &statuses {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let bad = status.get_details_bad_request().expect("BadRequest detail");
+        assert!(!bad.field_violations.is_empty());
+    }
+    let fields = |i: usize| -> Vec<String> {
+        statuses[i]
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
+    };
+    assert_eq!(
+        fields(0),
+        ["registry_id", "repository_name", "layer_digests"]
+    );
+    assert_eq!(fields(8), ["max_results"]);
+    assert_eq!(fields(9), ["registry_ids[0]"]);
+    assert_eq!(
+        proxy.total(),
+        0,
+        "invalid requests reached the upstream: {:?}",
+        proxy.calls()
+    );
+}
