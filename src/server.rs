@@ -54,7 +54,7 @@ pub async fn serve(
     let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = Server::builder()
-        .layer(telemetry::rpc_trace_layer())
+        .layer(telemetry::RpcLogLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

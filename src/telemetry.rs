@@ -1,10 +1,13 @@
 //! Logging: the subscriber (text or JSON) and one span per RPC.
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
 
-use tower_http::classify::{GrpcErrorsAsFailures, GrpcFailureClass, SharedClassifier};
-use tower_http::trace::TraceLayer;
-use tracing::{Span, field};
+use tonic::body::Body;
+use tower::{Layer, Service};
+use tracing::{Instrument, Span, field};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -25,36 +28,147 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// The tower layer that opens one `rpc` span per call, with the method, the
-/// final gRPC code and the latency.
-pub type RpcTraceLayer = TraceLayer<
-    SharedClassifier<GrpcErrorsAsFailures>,
-    fn(&http::Request<tonic::body::Body>) -> Span,
-    (),
-    fn(&http::Response<tonic::body::Body>, Duration, &Span),
-    (),
-    fn(Option<&http::HeaderMap>, Duration, &Span),
-    fn(GrpcFailureClass, Duration, &Span),
->;
+/// Tower layer that opens one `rpc` span per call (the parent of everything
+/// the handler logs) and logs its end once, with the method, the final gRPC
+/// code and the latency from request to end of response (a stream's last
+/// message included). A call the client abandons ends as `Cancelled`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RpcLogLayer;
 
-/// Builds the [`RpcTraceLayer`].
-pub fn rpc_trace_layer() -> RpcTraceLayer {
-    TraceLayer::new_for_grpc()
-        .make_span_with(make_span as fn(&http::Request<tonic::body::Body>) -> Span)
-        .on_request(())
-        .on_response(on_response as fn(&http::Response<tonic::body::Body>, Duration, &Span))
-        .on_body_chunk(())
-        .on_eos(on_eos as fn(Option<&http::HeaderMap>, Duration, &Span))
-        .on_failure(on_failure as fn(GrpcFailureClass, Duration, &Span))
+impl<S> Layer<S> for RpcLogLayer {
+    type Service = RpcLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcLog { inner }
+    }
 }
 
-fn make_span(request: &http::Request<tonic::body::Body>) -> Span {
-    tracing::info_span!(
-        "rpc",
-        method = %request.uri().path(),
-        code = field::Empty,
-        latency_ms = field::Empty,
-    )
+/// The service made by [`RpcLogLayer`].
+#[derive(Debug, Clone)]
+pub struct RpcLog<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for RpcLog<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let span = tracing::info_span!(
+            "rpc",
+            method = %request.uri().path(),
+            code = field::Empty,
+            latency_ms = field::Empty,
+        );
+        let mut end = RpcEnd {
+            span: span.clone(),
+            start: Instant::now(),
+            done: false,
+        };
+        let response = self.inner.call(request).instrument(span);
+        Box::pin(async move {
+            let response = response.await?;
+            // Errors are trailers-only responses: the code is in the headers.
+            if let Some(code) = grpc_code(response.headers()) {
+                end.finish(code);
+                return Ok(response);
+            }
+            Ok(response.map(|body| {
+                Body::new(LoggedBody {
+                    inner: body,
+                    end: Some(end),
+                })
+            }))
+        })
+    }
+}
+
+/// Logs the end of one RPC exactly once.
+struct RpcEnd {
+    span: Span,
+    start: Instant,
+    done: bool,
+}
+
+impl RpcEnd {
+    fn finish(&mut self, code: tonic::Code) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let latency_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        self.span.record("code", field::debug(code));
+        self.span.record("latency_ms", latency_ms);
+        match code {
+            tonic::Code::Ok => tracing::info!(parent: &self.span, "rpc finished"),
+            _ => tracing::warn!(parent: &self.span, "rpc failed"),
+        }
+    }
+}
+
+impl Drop for RpcEnd {
+    fn drop(&mut self) {
+        // The response body was dropped before its trailers: the client went
+        // away (or the connection broke) mid-call.
+        self.finish(tonic::Code::Cancelled);
+    }
+}
+
+/// A response body that reports the code in its trailers.
+struct LoggedBody {
+    inner: Body,
+    end: Option<RpcEnd>,
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let code = grpc_code(trailers).unwrap_or(tonic::Code::Unknown);
+                    if let Some(mut end) = self.end.take() {
+                        end.finish(code);
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(status))) => {
+                if let Some(mut end) = self.end.take() {
+                    end.finish(status.code());
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(mut end) = self.end.take() {
+                    end.finish(tonic::Code::Unknown);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
@@ -63,39 +177,4 @@ fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(tonic::Code::from)
-}
-
-fn finish(span: &Span, code: tonic::Code, latency: Duration) {
-    span.record("code", field::debug(code));
-    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-    if code == tonic::Code::Ok {
-        tracing::info!(parent: span, "rpc finished");
-    } else {
-        tracing::warn!(parent: span, "rpc failed");
-    }
-}
-
-/// A trailers-only response (every error tonic answers) carries its code in
-/// the headers; OK responses carry it in the trailers, seen in `on_eos`.
-fn on_response(response: &http::Response<tonic::body::Body>, latency: Duration, span: &Span) {
-    if let Some(code) = grpc_code(response.headers())
-        && code == tonic::Code::Ok
-    {
-        finish(span, code, latency);
-    }
-}
-
-fn on_eos(trailers: Option<&http::HeaderMap>, duration: Duration, span: &Span) {
-    let code = trailers.and_then(grpc_code).unwrap_or(tonic::Code::Unknown);
-    if code == tonic::Code::Ok {
-        finish(span, code, duration);
-    }
-}
-
-fn on_failure(class: GrpcFailureClass, latency: Duration, span: &Span) {
-    let code = match class {
-        GrpcFailureClass::Status(status) => tonic::Code::from(status.code_raw()),
-        _ => tonic::Code::Unknown,
-    };
-    finish(span, code, latency);
 }

@@ -1,0 +1,139 @@
+//! The `ecr-facade` binary as an operator runs it: flags and env vars, JSON
+//! logs with one line per RPC, SIGTERM → drain → exit 0.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::moto;
+use ecr_facade::pb;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ecr-facade");
+
+#[test]
+fn help_documents_every_flag_with_its_default() {
+    let output = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--endpoint-url",
+        "--region",
+        "--log-format",
+        "--max-attempts",
+        "--token-min-ttl",
+        "--max-layer-digests",
+        "--upstream-concurrency",
+        "--drain-timeout",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    for default in [
+        "127.0.0.1:50051",
+        "6h",
+        "10000",
+        "[default: 8]",
+        "ECR_FACADE_LISTEN",
+    ] {
+        assert!(help.contains(default), "{default} missing from:\n{help}");
+    }
+}
+
+// Multi-threaded: the blocking `wait` below must not stall the client's
+// connection task, which answers the server's GOAWAY during the drain.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("ECR_FACADE_LISTEN", "127.0.0.1:0")
+        .env("ECR_FACADE_LOG_FORMAT", "json")
+        .env("ECR_FACADE_ENDPOINT_URL", &moto().url)
+        .env("ECR_FACADE_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let addr = started["listen"]
+        .as_str()
+        .expect("listen address logged")
+        .to_owned();
+
+    let mut client = pb::ecr_service_client::EcrServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    client
+        .describe_repositories(pb::DescribeRepositoriesRequest::default())
+        .await
+        .unwrap();
+    let token = client
+        .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .authorization_data
+        .remove(0)
+        .authorization_token
+        .unwrap();
+    let refused = client
+        .create_repository(pb::CreateRepositoryRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    drop(client);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "graceful exit");
+
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let rpc_lines: Vec<Value> = rest
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["span"]["name"] == "rpc")
+        .collect();
+    let methods: Vec<&str> = rpc_lines
+        .iter()
+        .filter_map(|v| v["span"]["method"].as_str())
+        .collect();
+    assert!(
+        methods.contains(&"/ecr.v1.EcrService/DescribeRepositories"),
+        "{rest:#?}"
+    );
+    let refused_line = rpc_lines
+        .iter()
+        .find(|v| v["span"]["method"] == "/ecr.v1.EcrService/CreateRepository")
+        .expect("a line for the refused call");
+    assert_eq!(
+        refused_line["span"]["code"], "InvalidArgument",
+        "{refused_line}"
+    );
+    assert!(
+        refused_line["span"]["latency_ms"].is_number(),
+        "{refused_line}"
+    );
+    let described = rpc_lines
+        .iter()
+        .find(|v| v["span"]["method"] == "/ecr.v1.EcrService/DescribeRepositories")
+        .unwrap();
+    assert_eq!(described["span"]["code"], "Ok", "{described}");
+    let everything = rest.join("\n");
+    assert!(everything.contains("shutting down"), "{everything}");
+    for secret in [token.as_str(), "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI"] {
+        assert!(!everything.contains(secret), "a secret reached the logs");
+    }
+}
