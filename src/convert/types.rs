@@ -233,3 +233,170 @@ impl From<pb::DescribeImagesFilter> for sdk::DescribeImagesFilter {
             .build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn at(secs: i64) -> DateTime {
+        DateTime::from_secs(secs)
+    }
+
+    #[test]
+    fn every_image_detail_member_is_moved_across() {
+        let detail = sdk::ImageDetail::builder()
+            .registry_id("123456789012")
+            .repository_name("team/app")
+            .image_digest("sha256:aa")
+            .image_tags("v1")
+            .image_tags("latest")
+            .image_size_in_bytes(1234)
+            .image_pushed_at(at(1_700_000_000))
+            .image_scan_status(
+                sdk::ImageScanStatus::builder()
+                    .status(sdk::ScanStatus::Complete)
+                    .description("done")
+                    .build(),
+            )
+            .image_scan_findings_summary(
+                sdk::ImageScanFindingsSummary::builder()
+                    .image_scan_completed_at(at(1_700_000_100))
+                    .vulnerability_source_updated_at(at(1_700_000_200))
+                    .set_finding_severity_counts(Some(HashMap::from([
+                        (sdk::FindingSeverity::High, 2),
+                        (sdk::FindingSeverity::Low, 5),
+                    ])))
+                    .build(),
+            )
+            .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
+            .artifact_media_type("application/vnd.oci.image.config.v1+json")
+            .last_recorded_pull_time(at(1_700_000_300))
+            .subject_manifest_digest("sha256:bb")
+            .image_status(sdk::ImageStatus::Archived)
+            .last_archived_at(at(1_700_000_400))
+            .last_activated_at(at(1_700_000_500))
+            .build();
+        let pb = pb::ImageDetail::from(detail);
+        let secs = |t: &Option<Timestamp>| t.as_ref().unwrap().seconds;
+        assert_eq!(pb.registry_id.as_deref(), Some("123456789012"));
+        assert_eq!(pb.repository_name.as_deref(), Some("team/app"));
+        assert_eq!(pb.image_digest.as_deref(), Some("sha256:aa"));
+        assert_eq!(pb.image_tags, ["v1", "latest"]);
+        assert_eq!(pb.image_size_in_bytes, Some(1234));
+        assert_eq!(secs(&pb.image_pushed_at), 1_700_000_000);
+        let scan = pb.image_scan_status.unwrap();
+        assert_eq!(scan.status, pb::ScanStatus::Complete as i32);
+        assert_eq!(scan.description.as_deref(), Some("done"));
+        let summary = pb.image_scan_findings_summary.unwrap();
+        assert_eq!(secs(&summary.image_scan_completed_at), 1_700_000_100);
+        assert_eq!(
+            secs(&summary.vulnerability_source_updated_at),
+            1_700_000_200
+        );
+        assert_eq!(summary.finding_severity_counts["HIGH"], 2);
+        assert_eq!(summary.finding_severity_counts["LOW"], 5);
+        assert_eq!(
+            pb.image_manifest_media_type.as_deref(),
+            Some("application/vnd.oci.image.manifest.v1+json")
+        );
+        assert_eq!(
+            pb.artifact_media_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
+        assert_eq!(secs(&pb.last_recorded_pull_time), 1_700_000_300);
+        assert_eq!(pb.subject_manifest_digest.as_deref(), Some("sha256:bb"));
+        assert_eq!(pb.image_status, pb::ImageStatus::Archived as i32);
+        assert_eq!(secs(&pb.last_archived_at), 1_700_000_400);
+        assert_eq!(secs(&pb.last_activated_at), 1_700_000_500);
+    }
+
+    #[test]
+    fn every_repository_member_is_moved_across() {
+        let repository = sdk::Repository::builder()
+            .repository_arn("arn:aws:ecr:us-east-1:123456789012:repository/team/app")
+            .registry_id("123456789012")
+            .repository_name("team/app")
+            .repository_uri("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app")
+            .created_at(DateTime::from_fractional_secs(1_700_000_000, 0.25))
+            .image_tag_mutability(sdk::ImageTagMutability::ImmutableWithExclusion)
+            .image_tag_mutability_exclusion_filters(
+                sdk::ImageTagMutabilityExclusionFilter::builder()
+                    .filter_type(sdk::ImageTagMutabilityExclusionFilterType::Wildcard)
+                    .filter("dev-*")
+                    .build()
+                    .unwrap(),
+            )
+            .image_scanning_configuration(
+                sdk::ImageScanningConfiguration::builder()
+                    .scan_on_push(true)
+                    .build(),
+            )
+            .encryption_configuration(
+                sdk::EncryptionConfiguration::builder()
+                    .encryption_type(sdk::EncryptionType::Kms)
+                    .kms_key("alias/ecr")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let pb = pb::Repository::from(repository);
+        assert_eq!(
+            pb.repository_arn.as_deref(),
+            Some("arn:aws:ecr:us-east-1:123456789012:repository/team/app")
+        );
+        assert_eq!(pb.registry_id.as_deref(), Some("123456789012"));
+        assert_eq!(pb.repository_name.as_deref(), Some("team/app"));
+        assert!(pb.repository_uri.unwrap().ends_with("/team/app"));
+        let created = pb.created_at.unwrap();
+        assert_eq!(
+            (created.seconds, created.nanos),
+            (1_700_000_000, 250_000_000)
+        );
+        assert_eq!(
+            pb.image_tag_mutability,
+            pb::ImageTagMutability::ImmutableWithExclusion as i32
+        );
+        assert_eq!(pb.image_tag_mutability_exclusion_filters[0].filter, "dev-*");
+        assert_eq!(
+            pb.image_tag_mutability_exclusion_filters[0].filter_type,
+            pb::ImageTagMutabilityExclusionFilterType::Wildcard as i32
+        );
+        assert_eq!(
+            pb.image_scanning_configuration.unwrap().scan_on_push,
+            Some(true)
+        );
+        let encryption = pb.encryption_configuration.unwrap();
+        assert_eq!(encryption.encryption_type, pb::EncryptionType::Kms as i32);
+        assert_eq!(encryption.kms_key.as_deref(), Some("alias/ecr"));
+    }
+
+    #[test]
+    fn request_structures_become_sdk_inputs() {
+        let filter = exclusion_filter(pb::ImageTagMutabilityExclusionFilter {
+            filter_type: pb::ImageTagMutabilityExclusionFilterType::Wildcard as i32,
+            filter: "rel-*".into(),
+        });
+        assert_eq!(
+            filter.filter_type,
+            sdk::ImageTagMutabilityExclusionFilterType::Wildcard
+        );
+        let encryption = encryption_configuration(pb::EncryptionConfiguration {
+            encryption_type: pb::EncryptionType::KmsDsse as i32,
+            kms_key: Some("k".into()),
+        });
+        assert_eq!(encryption.encryption_type, sdk::EncryptionType::KmsDsse);
+        let described = sdk::DescribeImagesFilter::from(pb::DescribeImagesFilter {
+            tag_status: pb::TagStatus::Untagged as i32,
+            image_status: 0,
+        });
+        assert_eq!(described.tag_status, Some(sdk::TagStatus::Untagged));
+        assert_eq!(described.image_status, None);
+        let t = tag(pb::Tag {
+            key: "k".into(),
+            value: String::new(),
+        });
+        assert_eq!((t.key.as_str(), t.value.as_str()), ("k", ""));
+    }
+}
