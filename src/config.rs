@@ -93,6 +93,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub upstream_concurrency: u32,
 
+    /// Budget of one RPC, upstream calls and retries included, when the caller
+    /// sets no shorter deadline (grpc-timeout).
+    #[arg(long, env = "ECR_FACADE_RPC_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub rpc_timeout: Duration,
+
     /// On SIGTERM/SIGINT, how long in-flight calls and streams may run
     /// before the server exits anyway.
     #[arg(long, env = "ECR_FACADE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

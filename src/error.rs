@@ -59,8 +59,11 @@ pub enum UpstreamErrorKind {
         /// HTTP status of that response.
         http_status: u16,
     },
-    /// The call (or one attempt) ran out of time.
+    /// The call (or one attempt) ran out of the SDK's configured time.
     Timeout,
+    /// The RPC's deadline (the caller's `grpc-timeout`, capped by the
+    /// server's default) passed before ECR answered; the call was abandoned.
+    DeadlineExceeded,
     /// ECR could not be reached (connection refused, reset, DNS…).
     Unreachable,
     /// The facade has no AWS credentials to sign with.
@@ -168,6 +171,15 @@ pub fn code_for_ecr_error(name: &str) -> Code {
 }
 
 impl UpstreamError {
+    /// The RPC's deadline passed while waiting for `action`.
+    pub fn deadline_exceeded(action: &'static str) -> Self {
+        UpstreamError {
+            action,
+            kind: UpstreamErrorKind::DeadlineExceeded,
+            request_id: None,
+        }
+    }
+
     /// Classifies an SDK error of the ECR action `action`.
     pub fn from_sdk<E>(action: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
@@ -226,7 +238,9 @@ impl UpstreamError {
                 Code::Unavailable
             }
             UpstreamErrorKind::BadResponse { .. } => Code::Unknown,
-            UpstreamErrorKind::Timeout => Code::DeadlineExceeded,
+            UpstreamErrorKind::Timeout | UpstreamErrorKind::DeadlineExceeded => {
+                Code::DeadlineExceeded
+            }
             UpstreamErrorKind::Unreachable => Code::Unavailable,
             UpstreamErrorKind::MissingCredentials => Code::Internal,
             UpstreamErrorKind::Other => Code::Internal,
@@ -239,6 +253,7 @@ impl UpstreamError {
             UpstreamErrorKind::Service { code, .. } => code,
             UpstreamErrorKind::BadResponse { .. } => "UPSTREAM_BAD_RESPONSE",
             UpstreamErrorKind::Timeout => "UPSTREAM_TIMEOUT",
+            UpstreamErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
             UpstreamErrorKind::Unreachable => "UPSTREAM_UNREACHABLE",
             UpstreamErrorKind::MissingCredentials => "UPSTREAM_CREDENTIALS_MISSING",
             UpstreamErrorKind::Other => "UPSTREAM_REQUEST_FAILED",
@@ -270,6 +285,9 @@ impl UpstreamError {
                 "ecr {action} answered http {http_status} with a body that is not an ecr response"
             ),
             UpstreamErrorKind::Timeout => format!("ecr {action} timed out"),
+            UpstreamErrorKind::DeadlineExceeded => {
+                format!("the call's deadline passed before ecr {action} answered")
+            }
             UpstreamErrorKind::Unreachable => format!("ecr could not be reached for {action}"),
             UpstreamErrorKind::MissingCredentials => format!(
                 "the facade has no aws credentials to call ecr {action}: the operator must \

@@ -13,9 +13,10 @@ use std::future::Future;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tonic::Status;
 
-use crate::error::Error;
+use crate::error::{Error, UpstreamError};
 use crate::pb;
 use crate::validate::ECR_LIST_LIMIT;
 
@@ -26,8 +27,14 @@ pub type Item = Result<pb::BatchCheckLayerAvailabilityResponse, Status>;
 pub const NO_ANSWER_REASON: &str = "ecr returned no result for this digest";
 
 /// Starts the fan-out of `digests` over `call` and returns the stream's
-/// receiving end.
-pub fn fan_out<F, Fut>(digests: Vec<String>, concurrency: usize, call: F) -> mpsc::Receiver<Item>
+/// receiving end. At `deadline` the stream ends with DEADLINE_EXCEEDED and the
+/// outstanding upstream calls are dropped.
+pub fn fan_out<F, Fut>(
+    digests: Vec<String>,
+    concurrency: usize,
+    deadline: Instant,
+    call: F,
+) -> mpsc::Receiver<Item>
 where
     F: Fn(Vec<String>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<pb::BatchCheckLayerAvailabilityResponse, Error>> + Send + 'static,
@@ -47,6 +54,11 @@ where
             let next = tokio::select! {
                 biased;
                 () = tx.closed() => break,
+                () = tokio::time::sleep_until(deadline) => {
+                    let expired = UpstreamError::deadline_exceeded("BatchCheckLayerAvailability");
+                    let _ = tx.send(Err(Error::from(expired).to_status())).await;
+                    break;
+                }
                 next = results.next() => next,
             };
             match next {

@@ -6,6 +6,7 @@
 //! - [`validate`]: ECR's request constraints, checked before any upstream call;
 //! - [`convert`]: protobuf ⇄ aws-sdk-ecr conversions;
 //! - [`error`]: the one error type and its one mapping to `tonic::Status`;
+//! - [`deadline`]: the caller's deadline, bounding every upstream call;
 //! - [`token_cache`]: the authorization-token cache;
 //! - [`layers`]: the streaming fan-out for BatchCheckLayerAvailability;
 //! - [`service`]: the thin tonic handlers;
@@ -13,6 +14,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod deadline;
 pub mod error;
 pub mod layers;
 pub mod pb;

@@ -27,6 +27,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             upstream_concurrency: args.upstream_concurrency as usize,
             token_min_ttl: args.token_min_ttl,
+            rpc_timeout: args.rpc_timeout,
         },
     );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

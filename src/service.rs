@@ -16,6 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::requests;
+use crate::deadline;
 use crate::error::{Error, UpstreamError};
 use crate::layers;
 use crate::pb;
@@ -32,6 +33,8 @@ pub struct FacadeSettings {
     pub upstream_concurrency: usize,
     /// Minimum remaining validity of a served authorization token.
     pub token_min_ttl: Duration,
+    /// Budget of one RPC when the caller sets no shorter `grpc-timeout`.
+    pub rpc_timeout: Duration,
 }
 
 impl Default for FacadeSettings {
@@ -40,6 +43,7 @@ impl Default for FacadeSettings {
             limits: Limits::default(),
             upstream_concurrency: 8,
             token_min_ttl: Duration::from_secs(6 * 3600),
+            rpc_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -101,7 +105,8 @@ impl EcrFacade {
         &self.tokens
     }
 
-    /// Validate → call → convert, for every unary action.
+    /// Validate → call (within the RPC's deadline) → convert, for every
+    /// unary action.
     async fn forward<Req, Out, Resp, E, Fut>(
         &self,
         action: &'static str,
@@ -114,10 +119,12 @@ impl EcrFacade {
         Fut: Future<Output = Result<Out, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
         let request = request.into_inner();
         validate::check(&request, &self.settings.limits)?;
-        let output = call(&self.client, request)
+        let output = tokio::time::timeout_at(deadline, call(&self.client, request))
             .await
+            .map_err(|_| Error::from(UpstreamError::deadline_exceeded(action)))?
             .map_err(|e| Error::from(UpstreamError::from_sdk(action, e)))?;
         Ok(Response::new(Resp::from(output)))
     }
@@ -131,6 +138,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::BatchCheckLayerAvailabilityRequest>,
     ) -> Result<Response<Self::BatchCheckLayerAvailabilityStream>, Status> {
+        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
         let request = request.into_inner();
         validate::check(&request, &self.settings.limits)?;
         let pb::BatchCheckLayerAvailabilityRequest {
@@ -142,6 +150,7 @@ impl EcrService for EcrFacade {
         let receiver = layers::fan_out(
             layer_digests,
             self.settings.upstream_concurrency,
+            deadline,
             move |batch| {
                 let call = requests::batch_check_layer_availability(
                     &client,
@@ -244,9 +253,16 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::GetAuthorizationTokenRequest>,
     ) -> Result<Response<pb::GetAuthorizationTokenResponse>, Status> {
+        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
         let request = request.into_inner();
         validate::check(&request, &self.settings.limits)?;
-        let authorization_data = self.tokens.get(&request.registry_ids).await?;
+        // A fetch under way goes on for other callers if this one gives up.
+        let authorization_data =
+            tokio::time::timeout_at(deadline, self.tokens.get(&request.registry_ids))
+                .await
+                .map_err(|_| {
+                    Error::from(UpstreamError::deadline_exceeded("GetAuthorizationToken"))
+                })??;
         Ok(Response::new(pb::GetAuthorizationTokenResponse {
             authorization_data,
         }))

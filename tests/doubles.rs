@@ -190,20 +190,23 @@ async fn the_layer_stream_batches_by_a_hundred_within_the_concurrency_limit() {
     );
 }
 
+/// ECR's answer when none of the asked layers exists.
+fn all_missing(body: &Value) -> Reply {
+    let failures: Vec<Value> = body["layerDigests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| json!({"layerDigest": d, "failureCode": "MissingLayerDigest", "failureReason": "absent"}))
+        .collect();
+    Reply::ok(json!({ "layers": [], "failures": failures }))
+}
+
 #[tokio::test]
 async fn a_client_that_cancels_stops_the_upstream_fan_out() {
     let proxy = Proxy::start(None).await;
     proxy.set_delay("BatchCheckLayerAvailability", Duration::from_millis(100));
     proxy.set_hook(|action, body, _| {
-        (action == "BatchCheckLayerAvailability").then(|| {
-            let failures: Vec<Value> = body["layerDigests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| json!({"layerDigest": d, "failureCode": "MissingLayerDigest", "failureReason": "absent"}))
-                .collect();
-            Reply::ok(json!({ "layers": [], "failures": failures }))
-        })
+        (action == "BatchCheckLayerAvailability").then(|| all_missing(body))
     });
     let mut builder = FacadeBuilder::new(&proxy.url);
     builder.settings.upstream_concurrency = 2;
@@ -522,4 +525,95 @@ async fn missing_facade_credentials_tell_the_operator() {
         "UPSTREAM_CREDENTIALS_MISSING"
     );
     assert_eq!(proxy.total(), 0);
+}
+
+#[tokio::test]
+async fn the_callers_deadline_bounds_the_upstream_call() {
+    use ecr_facade::pb::ecr_service_server::EcrService;
+
+    let proxy = Proxy::start(Some(&moto().url)).await;
+    proxy.set_delay("DescribeRepositories", Duration::from_secs(3));
+    let facade = TestFacade::start(&proxy.url).await;
+    // Called in-process: a tonic client enforces grpc-timeout itself (and
+    // reports CANCELLED), which would hide what the server answers.
+    let mut request = tonic::Request::new(pb::DescribeRepositoriesRequest::default());
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "300m".parse().unwrap());
+    let started = std::time::Instant::now();
+    let status = facade
+        .facade
+        .describe_repositories(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(
+        status.get_details_error_info().unwrap().reason,
+        "DEADLINE_EXCEEDED"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered before the upstream did"
+    );
+    // The facade abandoned its upstream call: the proxy sees the connection go.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(proxy.in_flight(), 0, "upstream call still running");
+    assert_eq!(
+        proxy.count("DescribeRepositories"),
+        1,
+        "no retry after the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_client_deadline_over_grpc_abandons_the_upstream_call() {
+    let proxy = Proxy::start(Some(&moto().url)).await;
+    proxy.set_delay("DescribeRepositories", Duration::from_secs(3));
+    let facade = TestFacade::start(&proxy.url).await;
+    let mut client = facade.client().await;
+    let mut request = tonic::Request::new(pb::DescribeRepositoriesRequest::default());
+    request.set_timeout(Duration::from_millis(300));
+    let status = client.describe_repositories(request).await.unwrap_err();
+    // tonic's client gives up locally with CANCELLED; grpc-go or grpcio say
+    // DEADLINE_EXCEEDED. Either way the server must stop its upstream call.
+    assert!(
+        matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{status:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(proxy.in_flight(), 0, "upstream call still running");
+}
+
+#[tokio::test]
+async fn the_server_default_timeout_bounds_a_stream() {
+    let proxy = Proxy::start(None).await;
+    proxy.set_delay("BatchCheckLayerAvailability", Duration::from_millis(200));
+    proxy.set_hook(|action, body, _| {
+        (action == "BatchCheckLayerAvailability").then(|| all_missing(body))
+    });
+    let mut builder = FacadeBuilder::new(&proxy.url);
+    builder.settings.upstream_concurrency = 1;
+    builder.settings.rpc_timeout = Duration::from_millis(500);
+    let facade = builder.start().await;
+    let mut client = facade.client().await;
+    let mut stream = client
+        .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
+            repository_name: "slow-stream".into(),
+            layer_digests: (0..1_000).map(digest).collect(),
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream finished within its deadline"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(proxy.in_flight(), 0);
+    assert!(proxy.count("BatchCheckLayerAvailability") <= 4);
 }

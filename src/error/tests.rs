@@ -86,6 +86,11 @@ fn transport_failures_map_to_retryable_or_deadline_codes() {
             "UPSTREAM_TIMEOUT",
         ),
         (
+            UpstreamErrorKind::DeadlineExceeded,
+            Code::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+        ),
+        (
             UpstreamErrorKind::Unreachable,
             Code::Unavailable,
             "UPSTREAM_UNREACHABLE",

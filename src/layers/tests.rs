@@ -3,6 +3,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}
 use crate::error::{UpstreamError, UpstreamErrorKind};
 
 /// Counts batches, tracks the most run at once, answers each digest as an
@@ -102,7 +106,7 @@ async fn every_digest_is_answered_once_in_batches_of_a_hundred() {
     let upstream = Arc::new(Upstream::default());
     let up = upstream.clone();
     let asked = digests(1050);
-    let rx = fan_out(asked.clone(), 8, move |b| {
+    let rx = fan_out(asked.clone(), 8, far(), move |b| {
         up.call(b, Duration::from_millis(20), None)
     });
     let (messages, error) = drain(rx).await;
@@ -124,7 +128,7 @@ async fn at_most_the_configured_batches_run_at_once() {
     for concurrency in [1, 3, 8] {
         let upstream = Arc::new(Upstream::default());
         let up = upstream.clone();
-        let rx = fan_out(digests(2000), concurrency, move |b| {
+        let rx = fan_out(digests(2000), concurrency, far(), move |b| {
             up.call(b, Duration::from_millis(20), None)
         });
         drain(rx).await;
@@ -142,7 +146,7 @@ async fn duplicates_are_asked_once_and_omissions_become_failures() {
         "skip:bb".to_owned(),
         "sha256:aa".to_owned(),
     ];
-    let rx = fan_out(asked, 4, move |b| {
+    let rx = fan_out(asked, 4, far(), move |b| {
         up.call(b, Duration::from_millis(1), None)
     });
     let (messages, _) = drain(rx).await;
@@ -157,7 +161,7 @@ async fn duplicates_are_asked_once_and_omissions_become_failures() {
 async fn an_upstream_failure_ends_the_stream_with_its_status() {
     let upstream = Arc::new(Upstream::default());
     let up = upstream.clone();
-    let rx = fan_out(digests(1000), 1, move |b| {
+    let rx = fan_out(digests(1000), 1, far(), move |b| {
         up.call(b, Duration::from_millis(5), Some(3))
     });
     let (messages, error) = drain(rx).await;
@@ -177,7 +181,7 @@ async fn an_upstream_failure_ends_the_stream_with_its_status() {
 async fn a_client_that_goes_away_stops_the_fan_out() {
     let upstream = Arc::new(Upstream::default());
     let up = upstream.clone();
-    let mut rx = fan_out(digests(10_000), 4, move |b| {
+    let mut rx = fan_out(digests(10_000), 4, far(), move |b| {
         up.call(b, Duration::from_millis(20), None)
     });
     let first = rx.recv().await.expect("a first message");
@@ -194,4 +198,22 @@ async fn a_client_that_goes_away_stops_the_fan_out() {
         0,
         "outstanding calls were dropped"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_ends_the_stream_and_drops_outstanding_calls() {
+    let upstream = Arc::new(Upstream::default());
+    let up = upstream.clone();
+    let deadline = Instant::now() + Duration::from_millis(250);
+    let rx = fan_out(digests(1000), 2, deadline, move |b| {
+        up.call(b, Duration::from_millis(100), None)
+    });
+    let (messages, error) = drain(rx).await;
+    assert_eq!(messages.len(), 4, "two rounds of two batches fit in 250ms");
+    assert_eq!(
+        error.expect("deadline status").code(),
+        tonic::Code::DeadlineExceeded
+    );
+    assert_eq!(upstream.running.load(Ordering::SeqCst), 0);
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), 6);
 }

@@ -1,0 +1,81 @@
+//! Call deadlines: the caller's `grpc-timeout`, capped by the server's
+//! default per-RPC timeout, bounds every upstream call the RPC makes.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+
+/// The `grpc-timeout` a caller sent, if well formed (gRPC over HTTP/2 spec:
+/// at most 8 digits and a unit, `H M S m u n`).
+pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// When the RPC must be answered: now + the smaller of the caller's timeout
+/// and the server's default.
+pub fn deadline(metadata: &MetadataMap, default_timeout: Duration) -> Instant {
+    let budget = grpc_timeout(metadata).map_or(default_timeout, |t| t.min(default_timeout));
+    Instant::now() + budget
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("grpc-timeout", value.parse().unwrap());
+        metadata
+    }
+
+    #[test]
+    fn every_unit_parses() {
+        assert_eq!(grpc_timeout(&with("2H")), Some(Duration::from_secs(7200)));
+        assert_eq!(grpc_timeout(&with("3M")), Some(Duration::from_secs(180)));
+        assert_eq!(grpc_timeout(&with("5S")), Some(Duration::from_secs(5)));
+        assert_eq!(
+            grpc_timeout(&with("250m")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(grpc_timeout(&with("7u")), Some(Duration::from_micros(7)));
+        assert_eq!(
+            grpc_timeout(&with("99999999n")),
+            Some(Duration::from_nanos(99_999_999))
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_ignored() {
+        for bad in ["", "S", "5", "5s", "123456789S", "-5S", "1.5S"] {
+            assert_eq!(grpc_timeout(&with(bad)), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&MetadataMap::new()), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_smaller_budget_wins() {
+        let now = Instant::now();
+        let default = Duration::from_secs(60);
+        assert_eq!(deadline(&with("2S"), default) - now, Duration::from_secs(2));
+        assert_eq!(deadline(&with("5M"), default) - now, default);
+        assert_eq!(deadline(&MetadataMap::new(), default) - now, default);
+    }
+}
