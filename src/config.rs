@@ -98,6 +98,30 @@ pub struct ServeArgs {
     #[arg(long, env = "ECR_FACADE_RPC_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub rpc_timeout: Duration,
 
+    /// Most RPCs served at once (health and reflection aside); more are shed
+    /// at once with RESOURCE_EXHAUSTED, never queued.
+    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_RPCS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_rpcs: u32,
+
+    /// Most HTTP/2 streams (calls) one client connection may have open.
+    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_STREAMS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: u32,
+
+    /// Interval of HTTP/2 keepalive pings to clients.
+    #[arg(long, env = "ECR_FACADE_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_interval: Duration,
+
+    /// A keepalive ping unanswered this long closes the connection.
+    #[arg(long, env = "ECR_FACADE_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_timeout: Duration,
+
+    /// Address of the Prometheus metrics listener (GET /metrics). Off when
+    /// unset.
+    #[arg(long, env = "ECR_FACADE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// On SIGTERM/SIGINT, how long in-flight calls and streams may run
     /// before the server exits anyway.
     #[arg(long, env = "ECR_FACADE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

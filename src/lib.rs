@@ -9,15 +9,19 @@
 //! - [`deadline`]: the caller's deadline, bounding every upstream call;
 //! - [`token_cache`]: the authorization-token cache;
 //! - [`layers`]: the streaming fan-out for BatchCheckLayerAvailability;
+//! - [`metrics`]: Prometheus metrics and their listener;
 //! - [`service`]: the thin tonic handlers;
-//! - [`server`]: health, reflection, tracing and graceful shutdown.
+//! - [`rpc_layer`]: request ids, RPC spans and logs, load shedding, RPC metrics;
+//! - [`server`]: health, reflection, limits and graceful shutdown.
 
 pub mod config;
 pub mod convert;
 pub mod deadline;
 pub mod error;
 pub mod layers;
+pub mod metrics;
 pub mod pb;
+pub mod rpc_layer;
 pub mod server;
 pub mod service;
 pub mod telemetry;

@@ -1,7 +1,9 @@
 //! The gRPC server: `ecr.v1.EcrService`, health, reflection (v1 and
-//! v1alpha), one tracing span per RPC, and graceful shutdown.
+//! v1alpha), the RPC envelope ([`RpcLayer`]), HTTP/2 limits and graceful
+//! shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -9,10 +11,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrServiceServer;
+use crate::rpc_layer::RpcLayer;
 use crate::service::EcrFacade;
-use crate::telemetry;
 
 /// Largest request message accepted: a BatchCheckLayerAvailability request of
 /// 10,000 digests of up to 1,000 characters, with room to spare.
@@ -25,6 +28,27 @@ pub const MAX_ENCODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 pub struct ServerSettings {
     /// How long in-flight calls may run after shutdown begins.
     pub drain_timeout: Duration,
+    /// RPCs served at once (health and reflection aside); more are shed.
+    pub max_concurrent_rpcs: usize,
+    /// HTTP/2 streams one connection may have open.
+    pub max_concurrent_streams: u32,
+    /// Interval of HTTP/2 keepalive pings.
+    pub http2_keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered before the connection is
+    /// closed.
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            drain_timeout: Duration::from_secs(30),
+            max_concurrent_rpcs: 1024,
+            max_concurrent_streams: 256,
+            http2_keepalive_interval: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Serves `facade` on the already-bound `listener` until `shutdown`
@@ -33,6 +57,7 @@ pub async fn serve(
     listener: TcpListener,
     facade: EcrFacade,
     settings: ServerSettings,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -54,7 +79,11 @@ pub async fn serve(
     let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = Server::builder()
-        .layer(telemetry::RpcLogLayer)
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .http2_keepalive_interval(Some(settings.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
+        .tcp_keepalive(Some(settings.http2_keepalive_interval))
+        .layer(RpcLayer::new(metrics, settings.max_concurrent_rpcs))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

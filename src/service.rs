@@ -19,6 +19,7 @@ use crate::convert::requests;
 use crate::deadline;
 use crate::error::{Error, UpstreamError};
 use crate::layers;
+use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrService;
 use crate::token_cache::{TokenCache, TokenSource};
@@ -54,21 +55,41 @@ pub struct EcrFacade {
     client: Client,
     tokens: TokenCache,
     settings: FacadeSettings,
+    metrics: Arc<Metrics>,
+}
+
+/// Runs one upstream call of `action`, classifies its error and records its
+/// outcome and latency.
+async fn observed<T, E>(
+    metrics: &Metrics,
+    action: &'static str,
+    call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, UpstreamError>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let started = std::time::Instant::now();
+    let result = call.await.map_err(|e| UpstreamError::from_sdk(action, e));
+    let outcome = result.as_ref().map_or_else(UpstreamError::reason, |_| "ok");
+    metrics.upstream(action, outcome, started.elapsed());
+    result
 }
 
 /// Fetches authorization tokens from ECR for the cache.
-struct EcrTokenSource(Client);
+struct EcrTokenSource {
+    client: Client,
+    metrics: Arc<Metrics>,
+}
 
 impl TokenSource for EcrTokenSource {
     fn fetch(
         &self,
         registry_ids: Vec<String>,
     ) -> BoxFuture<'static, Result<Vec<pb::AuthorizationData>, Error>> {
-        let call = requests::get_authorization_token(&self.0, registry_ids).send();
+        let call = requests::get_authorization_token(&self.client, registry_ids).send();
+        let metrics = Arc::clone(&self.metrics);
         async move {
-            let output = call
-                .await
-                .map_err(|e| UpstreamError::from_sdk("GetAuthorizationToken", e))?;
+            let output = observed(&metrics, "GetAuthorizationToken", call).await?;
             Ok(output
                 .authorization_data
                 .unwrap_or_default()
@@ -81,22 +102,27 @@ impl TokenSource for EcrTokenSource {
 }
 
 impl EcrFacade {
-    /// A facade forwarding to `client`.
-    pub fn new(client: Client, settings: FacadeSettings) -> Self {
-        let source = Arc::new(EcrTokenSource(client.clone()));
-        Self::with_token_source(client, settings, source)
+    /// A facade forwarding to `client`, counting into `metrics`.
+    pub fn new(client: Client, settings: FacadeSettings, metrics: Arc<Metrics>) -> Self {
+        let source = Arc::new(EcrTokenSource {
+            client: client.clone(),
+            metrics: Arc::clone(&metrics),
+        });
+        Self::with_token_source(client, settings, metrics, source)
     }
 
     /// A facade whose tokens come from `source` (tests count its calls).
     pub fn with_token_source(
         client: Client,
         settings: FacadeSettings,
+        metrics: Arc<Metrics>,
         source: Arc<dyn TokenSource>,
     ) -> Self {
         Self {
-            tokens: TokenCache::new(source, settings.token_min_ttl),
+            tokens: TokenCache::new(source, settings.token_min_ttl, Arc::clone(&metrics)),
             client,
             settings,
+            metrics,
         }
     }
 
@@ -122,10 +148,17 @@ impl EcrFacade {
         let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
         let request = request.into_inner();
         validate::check(&request, &self.settings.limits)?;
-        let output = tokio::time::timeout_at(deadline, call(&self.client, request))
-            .await
-            .map_err(|_| Error::from(UpstreamError::deadline_exceeded(action)))?
-            .map_err(|e| Error::from(UpstreamError::from_sdk(action, e)))?;
+        let started = std::time::Instant::now();
+        let call = observed(&self.metrics, action, call(&self.client, request));
+        let output = match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result.map_err(Error::from)?,
+            Err(_) => {
+                let abandoned = UpstreamError::deadline_exceeded(action);
+                self.metrics
+                    .upstream(action, abandoned.reason(), started.elapsed());
+                return Err(Error::from(abandoned).into());
+            }
+        };
         Ok(Response::new(Resp::from(output)))
     }
 }
@@ -147,6 +180,7 @@ impl EcrService for EcrFacade {
             layer_digests,
         } = request;
         let client = self.client.clone();
+        let metrics = Arc::clone(&self.metrics);
         let receiver = layers::fan_out(
             layer_digests,
             self.settings.upstream_concurrency,
@@ -159,10 +193,12 @@ impl EcrService for EcrFacade {
                     batch,
                 )
                 .send();
+                let metrics = Arc::clone(&metrics);
                 async move {
-                    call.await.map(Into::into).map_err(|e| {
-                        UpstreamError::from_sdk("BatchCheckLayerAvailability", e).into()
-                    })
+                    observed(&metrics, "BatchCheckLayerAvailability", call)
+                        .await
+                        .map(Into::into)
+                        .map_err(Into::into)
                 }
             },
         );

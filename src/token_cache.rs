@@ -21,6 +21,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
 
 use crate::error::{Error, UpstreamError, UpstreamErrorKind};
+use crate::metrics::{Metrics, TokenEvent};
 use crate::pb::AuthorizationData;
 
 /// A cached token still valid for this long is served when a refresh fails.
@@ -44,7 +45,7 @@ pub enum Key {
     Registry(String),
 }
 
-/// Counters, for tests and metrics.
+/// The cache's counters (kept in [`Metrics`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     /// Keys answered from the cache.
@@ -78,7 +79,7 @@ struct Inner {
     source: Arc<dyn TokenSource>,
     min_ttl: Duration,
     slots: Mutex<HashMap<Key, Slot>>,
-    stats: Mutex<Stats>,
+    metrics: Arc<Metrics>,
 }
 
 /// The token cache; cheap to clone, all clones share one state.
@@ -97,21 +98,29 @@ enum Plan {
 }
 
 impl TokenCache {
-    /// A cache serving tokens valid for at least `min_ttl`.
-    pub fn new(source: Arc<dyn TokenSource>, min_ttl: Duration) -> Self {
+    /// A cache serving tokens valid for at least `min_ttl`, counting its
+    /// events in `metrics`.
+    pub fn new(source: Arc<dyn TokenSource>, min_ttl: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 source,
                 min_ttl,
                 slots: Mutex::new(HashMap::new()),
-                stats: Mutex::new(Stats::default()),
+                metrics,
             }),
         }
     }
 
     /// Counters so far.
     pub fn stats(&self) -> Stats {
-        *self.inner.stats.lock().expect("stats lock")
+        let count = |event| self.inner.metrics.token_events(event);
+        Stats {
+            hits: count(TokenEvent::Hit),
+            misses: count(TokenEvent::Miss),
+            fetches: count(TokenEvent::Refresh),
+            fetch_failures: count(TokenEvent::RefreshFailure),
+            stale_served: count(TokenEvent::StaleServed),
+        }
     }
 
     /// Tokens for `registry_ids` (empty: the default registry), in request
@@ -139,7 +148,6 @@ impl TokenCache {
         let mut slots = self.inner.slots.lock().expect("token cache lock");
         let mut missing = Vec::new();
         let mut plans: Vec<Option<Plan>> = Vec::with_capacity(keys.len());
-        let (mut hits, mut misses) = (0, 0);
         for key in keys {
             let slot = slots.entry(key.clone()).or_default();
             let fresh = slot
@@ -147,16 +155,16 @@ impl TokenCache {
                 .as_ref()
                 .filter(|c| c.valid_until.saturating_duration_since(now) >= self.inner.min_ttl);
             if let Some(cached) = fresh {
-                hits += 1;
+                self.inner.metrics.token_event(TokenEvent::Hit);
                 plans.push(Some(Plan::Ready(cached.data.clone())));
             } else if let Some(flight) = &slot.inflight {
-                misses += 1;
+                self.inner.metrics.token_event(TokenEvent::Miss);
                 plans.push(Some(Plan::Wait {
                     flight: flight.clone(),
                     stale: slot.cached.clone(),
                 }));
             } else {
-                misses += 1;
+                self.inner.metrics.token_event(TokenEvent::Miss);
                 missing.push(key.clone());
                 plans.push(None);
             }
@@ -176,9 +184,6 @@ impl TokenCache {
             }
         }
         drop(slots);
-        let mut stats = self.inner.stats.lock().expect("stats lock");
-        stats.hits += hits;
-        stats.misses += misses;
         plans
             .into_iter()
             .map(|p| p.expect("every key planned"))
@@ -223,7 +228,7 @@ impl TokenCache {
         match still_valid {
             Some(cached) => {
                 tracing::warn!(registry = ?key, error = %err, "token refresh failed; serving the cached token while it stays valid");
-                self.inner.stats.lock().expect("stats lock").stale_served += 1;
+                self.inner.metrics.token_event(TokenEvent::StaleServed);
                 Ok(cached.data)
             }
             None => Err(err),
@@ -235,10 +240,10 @@ impl Inner {
     /// Files an upstream answer: caches what stays valid for `min_ttl` and
     /// clears the flights of `keys`.
     fn file(&self, keys: &[Key], result: Result<Vec<AuthorizationData>, Error>) -> FetchResult {
-        let mut stats = self.stats.lock().expect("stats lock");
-        stats.fetches += 1;
-        stats.fetch_failures += u64::from(result.is_err());
-        drop(stats);
+        self.metrics.token_event(TokenEvent::Refresh);
+        if result.is_err() {
+            self.metrics.token_event(TokenEvent::RefreshFailure);
+        }
         let by_key = result.map(|data| assign(keys, data));
         let now = Instant::now();
         let mut slots = self.slots.lock().expect("token cache lock");

@@ -50,6 +50,7 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
     let mut child = Command::new(BIN)
         .arg("serve")
         .env("ECR_FACADE_LISTEN", "127.0.0.1:0")
+        .env("ECR_FACADE_METRICS_LISTEN", "127.0.0.1:0")
         .env("ECR_FACADE_LOG_FORMAT", "json")
         .env("ECR_FACADE_ENDPOINT_URL", &moto().url)
         .env("ECR_FACADE_REGION", "us-east-1")
@@ -63,11 +64,19 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let started: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let addr = started["listen"]
-        .as_str()
-        .expect("listen address logged")
-        .to_owned();
+    let mut addr = None;
+    let mut metrics_url = None;
+    while addr.is_none() {
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if let Some(listen) = line["listen"].as_str() {
+            addr = Some(listen.to_owned());
+        }
+        if let Some(url) = line["metrics"].as_str() {
+            metrics_url = Some(url.to_owned());
+        }
+    }
+    let addr = addr.unwrap();
+    let metrics_url = metrics_url.expect("metrics address logged before the listen line");
 
     let mut client = pb::ecr_service_client::EcrServiceClient::connect(format!("http://{addr}"))
         .await
@@ -91,6 +100,13 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     drop(client);
+
+    let exposition = http_get(&metrics_url).await;
+    assert!(exposition.starts_with("HTTP/1.1 200"), "{exposition}");
+    assert!(
+        exposition.contains(r#"ecr_facade_rpc_requests_total{method="/ecr.v1.EcrService/CreateRepository",code="InvalidArgument"} 1"#),
+        "{exposition}"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -131,9 +147,27 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
         .find(|v| v["span"]["method"] == "/ecr.v1.EcrService/DescribeRepositories")
         .unwrap();
     assert_eq!(described["span"]["code"], "Ok", "{described}");
+    assert_eq!(
+        described["span"]["request_id"].as_str().map(str::len),
+        Some(36),
+        "{described}"
+    );
     let everything = rest.join("\n");
     assert!(everything.contains("shutting down"), "{everything}");
     for secret in [token.as_str(), "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI"] {
         assert!(!everything.contains(secret), "a secret reached the logs");
     }
+}
+
+/// A plain HTTP/1.1 GET, enough for the metrics listener.
+async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
 }

@@ -507,6 +507,7 @@ async fn missing_facade_credentials_tell_the_operator() {
     let facade = ecr_facade::service::EcrFacade::new(
         aws_sdk_ecr::Client::from_conf(config),
         Default::default(),
+        ecr_facade::metrics::Metrics::new(),
     );
     let status = ecr_facade::pb::ecr_service_server::EcrService::describe_repositories(
         &facade,

@@ -273,3 +273,119 @@ async fn shutdown_lets_a_running_stream_finish_and_refuses_new_calls() {
     assert_eq!(answered, 1_000);
     facade.stop().await.expect("clean exit after draining");
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let facade = TestFacade::start(&moto().url).await;
+    let mut client = facade.client().await;
+    let mut request = tonic::Request::new(pb::DescribeRepositoriesRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "caller-chosen-42".parse().unwrap());
+    let answer = client.describe_repositories(request).await.unwrap();
+    assert_eq!(
+        answer.metadata().get("x-request-id").unwrap(),
+        "caller-chosen-42"
+    );
+
+    // On an error (trailers-only) answer too, and one is made when absent.
+    let refused = client
+        .create_repository(pb::CreateRepositoryRequest::default())
+        .await
+        .unwrap_err();
+    let made = refused
+        .metadata()
+        .get("x-request-id")
+        .expect("a request id")
+        .to_str()
+        .unwrap();
+    assert_eq!(made.len(), 36, "a uuid: {made}");
+}
+
+#[tokio::test]
+async fn a_flood_past_the_limit_is_shed_while_health_answers() {
+    use tonic_types::StatusExt;
+
+    let proxy = Proxy::start(Some(&moto().url)).await;
+    proxy.set_delay("DescribeRepositories", Duration::from_millis(600));
+    let mut builder = FacadeBuilder::new(&proxy.url);
+    builder.server.max_concurrent_rpcs = 3;
+    let facade = builder.start().await;
+    let channel = facade.channel().await;
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let mut client = pb::ecr_service_client::EcrServiceClient::new(channel.clone());
+            tokio::spawn(async move {
+                client
+                    .describe_repositories(pb::DescribeRepositoriesRequest::default())
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Probes are exempt from the limit.
+    assert_eq!(
+        health_of(&facade, "ecr.v1.EcrService").await,
+        ServingStatus::Serving
+    );
+    let mut served = 0;
+    let mut shed = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => served += 1,
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                assert_eq!(
+                    status.get_details_error_info().unwrap().reason,
+                    "OVERLOADED"
+                );
+                assert!(status.get_details_retry_info().is_some());
+                shed += 1;
+            }
+        }
+    }
+    assert_eq!((served, shed), (3, 9));
+    assert_eq!(
+        proxy.count("DescribeRepositories"),
+        3,
+        "shed calls never reach ECR"
+    );
+    let text = facade.metrics.encode();
+    assert!(text.contains("ecr_facade_rpcs_shed_total 9"), "{text}");
+    assert!(text.contains("ecr_facade_rpcs_in_flight 0"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_count_rpcs_upstream_calls_and_token_events() {
+    let proxy = Proxy::start(Some(&moto().url)).await;
+    let facade = TestFacade::start(&proxy.url).await;
+    let mut client = facade.client().await;
+    client
+        .describe_repositories(pb::DescribeRepositoriesRequest::default())
+        .await
+        .unwrap();
+    client
+        .delete_repository(pb::DeleteRepositoryRequest {
+            repository_name: common::unique_name("absent"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    client
+        .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
+        .await
+        .unwrap();
+    let text = facade.metrics.encode();
+    for line in [
+        r#"ecr_facade_rpc_requests_total{method="/ecr.v1.EcrService/DescribeRepositories",code="Ok"} 1"#,
+        r#"ecr_facade_rpc_requests_total{method="/ecr.v1.EcrService/DeleteRepository",code="NotFound"} 1"#,
+        r#"ecr_facade_upstream_calls_total{action="DescribeRepositories",outcome="ok"} 1"#,
+        r#"ecr_facade_upstream_calls_total{action="DeleteRepository",outcome="RepositoryNotFoundException"} 1"#,
+        r#"ecr_facade_upstream_calls_total{action="GetAuthorizationToken",outcome="ok"} 1"#,
+        r#"ecr_facade_token_cache_events_total{event="miss"} 1"#,
+        r#"ecr_facade_token_cache_events_total{event="refresh"} 1"#,
+        r#"ecr_facade_rpc_duration_seconds_count{method="/ecr.v1.EcrService/DescribeRepositories"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+}

@@ -95,7 +95,7 @@ fn tokens(data: &[AuthorizationData]) -> Vec<String> {
 #[tokio::test(start_paused = true)]
 async fn a_fresh_token_is_served_from_the_cache() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     let first = cache.get(&[]).await.unwrap();
     let second = cache.get(&[]).await.unwrap();
     assert_eq!(tokens(&first), tokens(&second));
@@ -107,7 +107,7 @@ async fn a_fresh_token_is_served_from_the_cache() {
 #[tokio::test(start_paused = true)]
 async fn concurrent_misses_make_one_upstream_call() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     let calls = (0..50).map(|_| {
         let cache = cache.clone();
         tokio::spawn(async move { cache.get(&[]).await })
@@ -122,7 +122,7 @@ async fn concurrent_misses_make_one_upstream_call() {
 #[tokio::test(start_paused = true)]
 async fn a_token_inside_the_min_ttl_is_refreshed() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     cache.get(&[]).await.unwrap();
     // 5h59m later the token still has 6h01m: served from the cache.
     tokio::time::advance(6 * HOUR - Duration::from_secs(61)).await;
@@ -144,7 +144,7 @@ async fn a_token_inside_the_min_ttl_is_refreshed() {
 async fn an_expired_token_is_returned_but_not_cached() {
     // moto answers tokens that expired in 2015.
     let source = FakeSource::new(Duration::ZERO);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     assert_eq!(
         tokens(&cache.get(&[]).await.unwrap()),
         ["token-123456789012-1"]
@@ -164,7 +164,7 @@ async fn an_expired_token_is_returned_but_not_cached() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_refresh_serves_the_cached_token_while_it_stays_valid() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     cache.get(&[]).await.unwrap();
     source.fail(true);
     // 11h50m in: 10 minutes of validity left, inside the min ttl.
@@ -191,7 +191,7 @@ async fn a_failed_refresh_serves_the_cached_token_while_it_stays_valid() {
 async fn a_failure_without_a_cached_token_is_returned() {
     let source = FakeSource::new(12 * HOUR);
     source.fail(true);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     assert!(cache.get(&[]).await.is_err());
     assert!(cache.get(&[]).await.is_err());
     assert_eq!(source.calls(), 2, "failures are not cached");
@@ -200,7 +200,7 @@ async fn a_failure_without_a_cached_token_is_returned() {
 #[tokio::test(start_paused = true)]
 async fn several_registries_fetch_only_the_missing_ones() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     let a = "111111111111".to_owned();
     let b = "222222222222".to_owned();
     let c = "333333333333".to_owned();
@@ -229,7 +229,7 @@ async fn several_registries_fetch_only_the_missing_ones() {
 #[tokio::test(start_paused = true)]
 async fn overlapping_requests_share_flights_per_registry() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     let first = {
         let cache = cache.clone();
         tokio::spawn(async move {
@@ -254,7 +254,7 @@ async fn overlapping_requests_share_flights_per_registry() {
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_goes_away_does_not_cancel_the_shared_fetch() {
     let source = FakeSource::new(12 * HOUR);
-    let cache = TokenCache::new(source.clone(), MIN_TTL);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
     let abandoned = {
         let cache = cache.clone();
         tokio::spawn(async move { cache.get(&[]).await })

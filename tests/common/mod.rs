@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use ecr_facade::config::UpstreamSettings;
+use ecr_facade::metrics::Metrics;
 use ecr_facade::pb::ecr_service_client::EcrServiceClient;
 use ecr_facade::server::{self, ServerSettings};
 use ecr_facade::service::{EcrFacade, FacadeSettings};
@@ -97,6 +98,7 @@ pub fn ecr_client(settings: &UpstreamSettings) -> aws_sdk_ecr::Client {
 pub struct TestFacade {
     pub addr: SocketAddr,
     pub facade: EcrFacade,
+    pub metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -106,7 +108,8 @@ pub struct FacadeBuilder {
     pub upstream: UpstreamSettings,
     pub settings: FacadeSettings,
     pub token_source: Option<Arc<dyn TokenSource>>,
-    pub drain_timeout: Duration,
+    pub server: ServerSettings,
+    pub metrics: Arc<Metrics>,
 }
 
 impl FacadeBuilder {
@@ -115,15 +118,20 @@ impl FacadeBuilder {
             upstream: upstream_settings(endpoint),
             settings: FacadeSettings::default(),
             token_source: None,
-            drain_timeout: Duration::from_secs(10),
+            server: ServerSettings {
+                drain_timeout: Duration::from_secs(10),
+                ..ServerSettings::default()
+            },
+            metrics: Metrics::new(),
         }
     }
 
     pub async fn start(self) -> TestFacade {
         let client = ecr_client(&self.upstream);
+        let metrics = Arc::clone(&self.metrics);
         let facade = match self.token_source {
-            Some(source) => EcrFacade::with_token_source(client, self.settings, source),
-            None => EcrFacade::new(client, self.settings),
+            Some(source) => EcrFacade::with_token_source(client, self.settings, metrics, source),
+            None => EcrFacade::new(client, self.settings, metrics),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -131,9 +139,8 @@ impl FacadeBuilder {
         let task = tokio::spawn(server::serve(
             listener,
             facade.clone(),
-            ServerSettings {
-                drain_timeout: self.drain_timeout,
-            },
+            self.server,
+            Arc::clone(&self.metrics),
             async {
                 let _ = stopped.await;
             },
@@ -141,6 +148,7 @@ impl FacadeBuilder {
         TestFacade {
             addr,
             facade,
+            metrics: self.metrics,
             stop: Some(stop),
             task: Some(task),
         }
