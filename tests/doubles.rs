@@ -287,11 +287,15 @@ async fn a_failing_batch_ends_the_stream_with_its_status() {
 }
 
 fn token_reply(body: &Value, serial: usize) -> Reply {
+    token_reply_valid_for(body, serial, 12 * 3600)
+}
+
+fn token_reply_valid_for(body: &Value, serial: usize, seconds: u64) -> Reply {
     let expires = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        + 12 * 3600;
+        + seconds;
     let registries: Vec<String> = match body["registryIds"].as_array() {
         Some(ids) => ids.iter().map(|i| i.as_str().unwrap().to_owned()).collect(),
         None => vec!["123456789012".to_owned()],
@@ -617,4 +621,69 @@ async fn the_server_default_timeout_bounds_a_stream() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(proxy.in_flight(), 0);
     assert!(proxy.count("BatchCheckLayerAvailability") <= 4);
+}
+
+#[tokio::test]
+async fn a_failed_token_refresh_serves_the_still_valid_cached_token() {
+    let proxy = Proxy::start(None).await;
+    proxy.set_hook(|action, body, nth| {
+        (action == "GetAuthorizationToken").then(|| match nth {
+            1 => token_reply_valid_for(body, nth, 13 * 3600),
+            _ => Reply::error(500, "ServerException", "token service down"),
+        })
+    });
+    let mut builder = FacadeBuilder::new(&proxy.url);
+    // The token is cached on arrival, then needs a refresh within seconds.
+    builder.settings.token_min_ttl = Duration::from_secs(13 * 3600 - 2);
+    let facade = builder.start().await;
+    let mut client = facade.client().await;
+    let first = client
+        .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let second = client
+        .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
+        .await
+        .expect("the cached token is served while the refresh fails")
+        .into_inner();
+    assert_eq!(
+        second.authorization_data[0].authorization_token,
+        first.authorization_data[0].authorization_token
+    );
+    assert_eq!(
+        proxy.count("GetAuthorizationToken"),
+        4,
+        "one fetch, then a refresh tried 3 times"
+    );
+    let stats = facade.facade.tokens().stats();
+    assert_eq!((stats.stale_served, stats.fetch_failures), (1, 1));
+}
+
+#[tokio::test]
+async fn health_keeps_answering_while_the_upstream_is_down() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let facade = TestFacade::start("http://127.0.0.1:1").await;
+    let mut client = facade.client().await;
+    let status = client
+        .describe_images(pb::DescribeImagesRequest {
+            repository_name: "any-repo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    let health = HealthClient::new(facade.channel().await)
+        .check(HealthCheckRequest {
+            service: "ecr.v1.EcrService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 }

@@ -174,8 +174,10 @@ impl From<sdk::AuthorizationData> for pb::AuthorizationData {
     }
 }
 
-// Inputs: protobuf → SDK. Only validated requests reach these, so the SDK
-// builders' required members are always set.
+// Inputs: protobuf → SDK. Validation runs first, but these never panic on
+// unvalidated input either: a required enum left unspecified is sent as an
+// empty value (which ECR would refuse), so every SDK builder's required
+// members are always set.
 
 impl From<pb::ImageIdentifier> for sdk::ImageIdentifier {
     fn from(id: pb::ImageIdentifier) -> Self {
@@ -186,7 +188,7 @@ impl From<pb::ImageIdentifier> for sdk::ImageIdentifier {
     }
 }
 
-/// An SDK tag; `key` and `value` are always set, so the build cannot fail.
+/// An SDK tag.
 pub fn tag(t: pb::Tag) -> sdk::Tag {
     sdk::Tag::builder()
         .key(t.key)
@@ -195,26 +197,28 @@ pub fn tag(t: pb::Tag) -> sdk::Tag {
         .expect("key and value are set")
 }
 
-/// An SDK exclusion filter from a validated one.
+/// An SDK exclusion filter.
 pub fn exclusion_filter(
     f: pb::ImageTagMutabilityExclusionFilter,
 ) -> sdk::ImageTagMutabilityExclusionFilter {
+    let filter_type = sdk::ImageTagMutabilityExclusionFilterType::from_pb(f.filter_type)
+        .unwrap_or_else(|| sdk::ImageTagMutabilityExclusionFilterType::from(""));
     sdk::ImageTagMutabilityExclusionFilter::builder()
-        .set_filter_type(sdk::ImageTagMutabilityExclusionFilterType::from_pb(
-            f.filter_type,
-        ))
+        .filter_type(filter_type)
         .filter(f.filter)
         .build()
-        .expect("validation requires filter_type and filter")
+        .expect("filter_type and filter are set")
 }
 
-/// An SDK encryption configuration from a validated one.
+/// An SDK encryption configuration.
 pub fn encryption_configuration(c: pb::EncryptionConfiguration) -> sdk::EncryptionConfiguration {
+    let encryption_type = sdk::EncryptionType::from_pb(c.encryption_type)
+        .unwrap_or_else(|| sdk::EncryptionType::from(""));
     sdk::EncryptionConfiguration::builder()
-        .set_encryption_type(sdk::EncryptionType::from_pb(c.encryption_type))
+        .encryption_type(encryption_type)
         .set_kms_key(c.kms_key)
         .build()
-        .expect("validation requires encryption_type")
+        .expect("encryption_type is set")
 }
 
 impl From<pb::ImageScanningConfiguration> for sdk::ImageScanningConfiguration {
