@@ -26,7 +26,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC service (ecr.v1.EcrService, health, reflection).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Run the embedded ECR emulator alone: ECR's wire protocol (AWS JSON
+    /// 1.1) for any AWS SDK, the AWS CLI or boto3 via --endpoint-url.
+    Emulator(EmulatorCommandArgs),
+}
+
+/// Flags of `ecr-facade emulator`.
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorCommandArgs {
+    /// Address the emulator listens on (keep it on loopback: it accepts any
+    /// signature and has a fault-injection admin endpoint).
+    #[arg(
+        long,
+        env = "ECR_FACADE_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:4510"
+    )]
+    pub listen: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "ECR_FACADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The emulator itself.
+    #[command(flatten)]
+    pub emulator: crate::emulator::EmulatorArgs,
 }
 
 /// Log line format.
@@ -47,8 +71,17 @@ pub struct ServeArgs {
 
     /// ECR endpoint override (e.g. a local emulator). The SDK's own
     /// AWS_ENDPOINT_URL keeps working when this is unset.
-    #[arg(long, env = "ECR_FACADE_ENDPOINT_URL")]
+    #[arg(long, env = "ECR_FACADE_ENDPOINT_URL", conflicts_with = "emulator")]
     pub endpoint_url: Option<String>,
+
+    /// Forward to the embedded ECR emulator (in memory, on an ephemeral
+    /// loopback port) instead of AWS: no AWS account or credentials needed.
+    #[arg(long, env = "ECR_FACADE_EMULATOR")]
+    pub emulator: bool,
+
+    /// The embedded emulator, with --emulator.
+    #[command(flatten)]
+    pub emulator_args: crate::emulator::EmulatorArgs,
 
     /// AWS region of the registry. Default: the AWS default chain
     /// (AWS_REGION, profile, instance metadata).
@@ -121,6 +154,10 @@ pub struct ServeArgs {
     /// unset.
     #[arg(long, env = "ECR_FACADE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// TLS, mTLS and per-caller authorization.
+    #[command(flatten)]
+    pub security: crate::security::SecurityArgs,
 
     /// On SIGTERM/SIGINT, how long in-flight calls and streams may run
     /// before the server exits anyway.
@@ -234,7 +271,9 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_ones() {
         let cli = Cli::try_parse_from(["ecr-facade", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve")
+        };
         assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(args.token_min_ttl, Duration::from_secs(6 * 3600));
         assert_eq!(args.max_layer_digests, 10_000);

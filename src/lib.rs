@@ -17,11 +17,13 @@
 pub mod config;
 pub mod convert;
 pub mod deadline;
+pub mod emulator;
 pub mod error;
 pub mod layers;
 pub mod metrics;
 pub mod pb;
 pub mod rpc_layer;
+pub mod security;
 pub mod server;
 pub mod service;
 pub mod telemetry;

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use aws_credential_types::Credentials;
 use clap::Parser;
-use ecr_facade::config::{Cli, Command, ServeArgs, UpstreamSettings};
+use ecr_facade::config::{Cli, Command, EmulatorCommandArgs, ServeArgs, UpstreamSettings};
+use ecr_facade::emulator;
 use ecr_facade::metrics::{self, Metrics};
+use ecr_facade::security::{self, Security};
 use ecr_facade::server::{self, ServerSettings};
 use ecr_facade::service::{EcrFacade, FacadeSettings};
 use ecr_facade::telemetry;
@@ -15,8 +18,52 @@ use tokio::net::TcpListener;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
+        Command::Emulator(args) => run_emulator(args).await,
     }
+}
+
+/// `ecr-facade emulator`: the ECR emulator alone.
+async fn run_emulator(args: EmulatorCommandArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    let config = args.emulator.config()?;
+    let listener = TcpListener::bind(args.listen).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!(
+        endpoint_url = %url,
+        region = %config.region,
+        account_id = %config.account_id,
+        "ecr emulator serving (in memory; any credentials are accepted)"
+    );
+    emulator::serve(listener, config, server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts the embedded emulator for `serve --emulator` and returns it with
+/// an SDK client pointed at it.
+async fn start_emulator(
+    args: &ServeArgs,
+) -> anyhow::Result<(emulator::Emulator, aws_sdk_ecr::Client)> {
+    let mut config = args.emulator_args.config()?;
+    if let Some(region) = &args.region {
+        config.region = region.clone();
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let emulator = emulator::Emulator::start(listener, config.clone()).await?;
+    let upstream = UpstreamSettings {
+        endpoint_url: Some(emulator.url()),
+        region: Some(config.region.clone()),
+        ..UpstreamSettings::from(args)
+    };
+    let credentials = Credentials::new("emulator", "emulator", None, None, "ecr-facade-emulator");
+    tracing::warn!(
+        endpoint_url = %emulator.url(),
+        region = %config.region,
+        seeded = config.seed_demo,
+        "forwarding to the EMBEDDED ECR EMULATOR, not AWS: state lives in memory and is lost on exit"
+    );
+    Ok((emulator, upstream.static_client(credentials)))
 }
 
 fn facade_settings(args: &ServeArgs) -> FacadeSettings {
@@ -43,8 +90,28 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
     let metrics = Metrics::new();
-    let client = UpstreamSettings::from(&args).load_client().await?;
-    let facade = EcrFacade::new(client, facade_settings(&args), Arc::clone(&metrics));
+    let security = Security::from_args(&args.security)?;
+    if security.authorizer.store().path().is_none() {
+        tracing::warn!("{}", security.startup_message());
+    } else {
+        tracing::info!("{}", security.startup_message());
+    }
+    #[cfg(unix)]
+    tokio::spawn(security::watch_sighup(Arc::clone(
+        security.authorizer.store(),
+    ))?);
+    let (emulator, client) = if args.emulator {
+        let (emulator, client) = start_emulator(&args).await?;
+        (Some(emulator), client)
+    } else {
+        (None, UpstreamSettings::from(&args).load_client().await?)
+    };
+    let client_region = client
+        .config()
+        .region()
+        .map_or_else(|| "none".to_owned(), ToString::to_string);
+    let facade = EcrFacade::new(client, facade_settings(&args), Arc::clone(&metrics))
+        .with_authorizer(security.authorizer.clone());
 
     let listener = TcpListener::bind(args.listen).await?;
     let stop_metrics = match args.metrics_listen {
@@ -68,8 +135,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(
         listen = %listener.local_addr()?,
-        endpoint_url = args.endpoint_url.as_deref().unwrap_or("aws default"),
-        region = args.region.as_deref().unwrap_or("aws default chain"),
+        endpoint_url = match (&emulator, &args.endpoint_url) {
+            (Some(emulator), _) => emulator.url(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => "aws default".to_owned(),
+        },
+        region = %client_region,
         "ecr-facade serving ecr.v1.EcrService"
     );
     server::serve(
@@ -77,6 +148,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         facade,
         server_settings(&args),
         metrics,
+        security,
         server::shutdown_signal(),
     )
     .await?;
@@ -84,6 +156,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some((stop, task)) = stop_metrics {
         let _ = stop.send(());
         task.await??;
+    }
+    if let Some(emulator) = emulator {
+        emulator.shutdown().await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrServiceServer;
 use crate::rpc_layer::RpcLayer;
+use crate::security::Security;
 use crate::service::EcrFacade;
 
 /// Largest request message accepted: a BatchCheckLayerAvailability request of
@@ -58,6 +59,7 @@ pub async fn serve(
     facade: EcrFacade,
     settings: ServerSettings,
     metrics: Arc<Metrics>,
+    security: Security,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -78,12 +80,19 @@ pub async fn serve(
 
     let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = security.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
         .tcp_keepalive(Some(settings.http2_keepalive_interval))
         .layer(RpcLayer::new(metrics, settings.max_concurrent_rpcs))
+        // Inside the RPC envelope, so refused calls get request ids, logs and
+        // metrics too.
+        .layer(security.authorizer.layer())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

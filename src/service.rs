@@ -22,6 +22,7 @@ use crate::layers;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrService;
+use crate::security::{Authorizer, RepositoryScoped};
 use crate::token_cache::{TokenCache, TokenSource};
 use crate::validate::{self, Limits, Validate};
 
@@ -56,6 +57,7 @@ pub struct EcrFacade {
     tokens: TokenCache,
     settings: FacadeSettings,
     metrics: Arc<Metrics>,
+    authorizer: Authorizer,
 }
 
 /// Runs one upstream call of `action`, classifies its error and records its
@@ -123,7 +125,22 @@ impl EcrFacade {
             client,
             settings,
             metrics,
+            authorizer: Authorizer::allow_all(),
         }
+    }
+
+    /// The facade with per-caller authorization (default: every caller may
+    /// call every action).
+    pub fn with_authorizer(mut self, authorizer: Authorizer) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    /// Validates `request` (ECR's constraints), then authorizes its caller
+    /// for its action and repositories: the first thing every handler does.
+    fn admit<R: Validate + RepositoryScoped>(&self, request: &Request<R>) -> Result<(), Status> {
+        validate::check(request.get_ref(), &self.settings.limits)?;
+        self.authorizer.authorize_request(request)
     }
 
     /// The token cache (its counters feed tests and metrics).
@@ -135,19 +152,19 @@ impl EcrFacade {
     /// unary action.
     async fn forward<Req, Out, Resp, E, Fut>(
         &self,
-        action: &'static str,
         request: Request<Req>,
         call: impl FnOnce(&Client, Req) -> Fut,
     ) -> Result<Response<Resp>, Status>
     where
-        Req: Validate,
+        Req: Validate + RepositoryScoped,
         Resp: From<Out>,
         Fut: Future<Output = Result<Out, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        let action = Req::ACTION;
         let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        self.admit(&request)?;
         let request = request.into_inner();
-        validate::check(&request, &self.settings.limits)?;
         let started = std::time::Instant::now();
         let call = observed(&self.metrics, action, call(&self.client, request));
         let output = match tokio::time::timeout_at(deadline, call).await {
@@ -172,8 +189,8 @@ impl EcrService for EcrFacade {
         request: Request<pb::BatchCheckLayerAvailabilityRequest>,
     ) -> Result<Response<Self::BatchCheckLayerAvailabilityStream>, Status> {
         let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        self.admit(&request)?;
         let request = request.into_inner();
-        validate::check(&request, &self.settings.limits)?;
         let pb::BatchCheckLayerAvailabilityRequest {
             registry_id,
             repository_name,
@@ -209,57 +226,47 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::BatchDeleteImageRequest>,
     ) -> Result<Response<pb::BatchDeleteImageResponse>, Status> {
-        self.forward("BatchDeleteImage", request, |c, r| {
-            requests::batch_delete_image(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::batch_delete_image(c, r).send())
+            .await
     }
 
     async fn batch_get_image(
         &self,
         request: Request<pb::BatchGetImageRequest>,
     ) -> Result<Response<pb::BatchGetImageResponse>, Status> {
-        self.forward("BatchGetImage", request, |c, r| {
-            requests::batch_get_image(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::batch_get_image(c, r).send())
+            .await
     }
 
     async fn complete_layer_upload(
         &self,
         request: Request<pb::CompleteLayerUploadRequest>,
     ) -> Result<Response<pb::CompleteLayerUploadResponse>, Status> {
-        self.forward("CompleteLayerUpload", request, |c, r| {
-            requests::complete_layer_upload(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::complete_layer_upload(c, r).send())
+            .await
     }
 
     async fn create_repository(
         &self,
         request: Request<pb::CreateRepositoryRequest>,
     ) -> Result<Response<pb::CreateRepositoryResponse>, Status> {
-        self.forward("CreateRepository", request, |c, r| {
-            requests::create_repository(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::create_repository(c, r).send())
+            .await
     }
 
     async fn delete_repository(
         &self,
         request: Request<pb::DeleteRepositoryRequest>,
     ) -> Result<Response<pb::DeleteRepositoryResponse>, Status> {
-        self.forward("DeleteRepository", request, |c, r| {
-            requests::delete_repository(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::delete_repository(c, r).send())
+            .await
     }
 
     async fn delete_repository_policy(
         &self,
         request: Request<pb::DeleteRepositoryPolicyRequest>,
     ) -> Result<Response<pb::DeleteRepositoryPolicyResponse>, Status> {
-        self.forward("DeleteRepositoryPolicy", request, |c, r| {
+        self.forward(request, |c, r| {
             requests::delete_repository_policy(c, r).send()
         })
         .await
@@ -269,20 +276,16 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::DescribeImagesRequest>,
     ) -> Result<Response<pb::DescribeImagesResponse>, Status> {
-        self.forward("DescribeImages", request, |c, r| {
-            requests::describe_images(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::describe_images(c, r).send())
+            .await
     }
 
     async fn describe_repositories(
         &self,
         request: Request<pb::DescribeRepositoriesRequest>,
     ) -> Result<Response<pb::DescribeRepositoriesResponse>, Status> {
-        self.forward("DescribeRepositories", request, |c, r| {
-            requests::describe_repositories(c, r).send()
-        })
-        .await
+        self.forward(request, |c, r| requests::describe_repositories(c, r).send())
+            .await
     }
 
     async fn get_authorization_token(
@@ -290,8 +293,8 @@ impl EcrService for EcrFacade {
         request: Request<pb::GetAuthorizationTokenRequest>,
     ) -> Result<Response<pb::GetAuthorizationTokenResponse>, Status> {
         let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        self.admit(&request)?;
         let request = request.into_inner();
-        validate::check(&request, &self.settings.limits)?;
         // A fetch under way goes on for other callers if this one gives up.
         let authorization_data =
             tokio::time::timeout_at(deadline, self.tokens.get(&request.registry_ids))
@@ -308,7 +311,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::GetDownloadUrlForLayerRequest>,
     ) -> Result<Response<pb::GetDownloadUrlForLayerResponse>, Status> {
-        self.forward("GetDownloadUrlForLayer", request, |c, r| {
+        self.forward(request, |c, r| {
             requests::get_download_url_for_layer(c, r).send()
         })
         .await

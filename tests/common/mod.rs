@@ -141,6 +141,7 @@ impl FacadeBuilder {
             facade.clone(),
             self.server,
             Arc::clone(&self.metrics),
+            ecr_facade::security::Security::default(),
             async {
                 let _ = stopped.await;
             },

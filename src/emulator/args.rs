@@ -1,0 +1,197 @@
+//! Command-line flags of the emulator (each also read from
+//! `ECR_FACADE_EMULATOR_<FLAG>`), meant to be flattened into a subcommand.
+//! Names avoid the facade's own `serve` flags.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::faults::{FaultSpec, parse_fault_arg};
+use super::validate;
+use super::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
+
+/// Flags of the ECR emulator.
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// Account id of the emulated registry (12 digits); requests without
+    /// `registryId` address it.
+    #[arg(long, env = "ECR_FACADE_EMULATOR_ACCOUNT_ID", default_value = DEFAULT_ACCOUNT_ID)]
+    pub account_id: String,
+
+    /// Region shown in repository ARNs and URIs and in proxy endpoints.
+    #[arg(long, env = "ECR_FACADE_EMULATOR_REGION", default_value = DEFAULT_REGION)]
+    pub emulator_region: String,
+
+    /// Bytes of layers, upload parts and manifests the emulator may hold
+    /// (suffixes KiB, MiB, GiB allowed); beyond it, LimitExceededException.
+    #[arg(long, env = "ECR_FACADE_EMULATOR_MAX_BLOB_BYTES", default_value = "512MiB",
+          value_parser = parse_size)]
+    pub max_blob_bytes: u64,
+
+    /// How long a GetDownloadUrlForLayer URL stays valid.
+    #[arg(long, env = "ECR_FACADE_EMULATOR_DOWNLOAD_URL_TTL", default_value = "1h",
+          value_parser = humantime::parse_duration)]
+    pub download_url_ttl: Duration,
+
+    /// Fault injection, repeatable: OP:SPEC with OP an ECR operation or `*`
+    /// and SPEC comma-separated latency=<duration>, throttle=<n>|all,
+    /// fail=<n>|all (e.g. `DescribeRepositories:latency=20ms,throttle=2`).
+    /// The environment variable takes several, separated by `;`.
+    #[arg(long = "fault", env = "ECR_FACADE_EMULATOR_FAULT", value_name = "OP:SPEC",
+          value_delimiter = ';', value_parser = parse_fault_arg)]
+    pub faults: Vec<(String, FaultSpec)>,
+
+    /// Create the demo repository `demo/hello` with one image tagged `latest`.
+    #[arg(long, env = "ECR_FACADE_EMULATOR_SEED_DEMO")]
+    pub seed_demo: bool,
+}
+
+impl EmulatorArgs {
+    /// The checked configuration.
+    pub fn config(&self) -> anyhow::Result<EmulatorConfig> {
+        validate::registry_id("--account-id", &Some(self.account_id.clone())).map_err(|_| {
+            anyhow::anyhow!("--account-id must be 12 digits, got {:?}", self.account_id)
+        })?;
+        let region_ok = !self.emulator_region.is_empty()
+            && self
+                .emulator_region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        anyhow::ensure!(
+            region_ok,
+            "--emulator-region must look like us-east-1, got {:?}",
+            self.emulator_region
+        );
+        anyhow::ensure!(self.max_blob_bytes > 0, "--max-blob-bytes must be positive");
+        anyhow::ensure!(
+            self.download_url_ttl >= Duration::from_secs(1),
+            "--download-url-ttl must be at least 1s"
+        );
+        Ok(EmulatorConfig {
+            account_id: self.account_id.clone(),
+            region: self.emulator_region.clone(),
+            max_blob_bytes: self.max_blob_bytes,
+            download_url_ttl: self.download_url_ttl,
+            faults: self.faults.clone(),
+            seed_demo: self.seed_demo,
+        })
+    }
+}
+
+/// Parses `1048576`, `512MiB`, `64KiB`, `2GiB` (also `K`/`M`/`G`, `KB`/`MB`/`GB`
+/// as binary multiples).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 512MiB"))?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" | "KiB" => 1 << 10,
+        "M" | "MB" | "MiB" => 1 << 20,
+        "G" | "GB" | "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        emulator: EmulatorArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<EmulatorArgs, clap::Error> {
+        let argv = std::iter::once("emulator").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.emulator)
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = parse(&[]).unwrap().config().unwrap();
+        assert_eq!(config.account_id, "123456789012");
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.max_blob_bytes, 512 * 1024 * 1024);
+        assert_eq!(config.download_url_ttl, Duration::from_secs(3600));
+        assert!(config.faults.is_empty());
+        assert!(!config.seed_demo);
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let args = parse(&[
+            "--account-id",
+            "210987654321",
+            "--emulator-region",
+            "eu-west-1",
+            "--max-blob-bytes",
+            "64KiB",
+            "--download-url-ttl",
+            "5m",
+            "--fault",
+            "ListImages:throttle=1",
+            "--fault",
+            "*:latency=5ms",
+            "--seed-demo",
+        ])
+        .unwrap();
+        let config = args.config().unwrap();
+        assert_eq!(config.account_id, "210987654321");
+        assert_eq!(config.region, "eu-west-1");
+        assert_eq!(config.max_blob_bytes, 65536);
+        assert_eq!(config.download_url_ttl, Duration::from_secs(300));
+        assert_eq!(config.faults.len(), 2);
+        assert_eq!(config.faults[0].0, "ListImages");
+        assert_eq!(config.faults[0].1.throttle_next, 1);
+        assert_eq!(config.faults[1].1.latency, Duration::from_millis(5));
+        assert!(config.seed_demo);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["--fault", "NoSuchOp:fail=1"]).is_err());
+        assert!(parse(&["--max-blob-bytes", "12XB"]).is_err());
+        assert!(parse(&["--download-url-ttl", "soon"]).is_err());
+        assert!(parse(&["--account-id", "123"]).unwrap().config().is_err());
+        assert!(
+            parse(&["--emulator-region", "US East"])
+                .unwrap()
+                .config()
+                .is_err()
+        );
+        assert!(parse(&["--max-blob-bytes", "0"]).unwrap().config().is_err());
+        assert!(
+            parse(&["--download-url-ttl", "0s"])
+                .unwrap()
+                .config()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn flags_are_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,225 @@
+use super::*;
+use crate::pb;
+use crate::security::tests::pki::TempDir;
+use tonic_types::StatusExt;
+
+const POLICY: &str = r#"
+    [[caller]]
+    certificate = "spiffe://cluster.local/ns/ci/sa/builder"
+    actions = ["CreateRepository", "DescribeRepositories", "DescribeImages"]
+    repositories = ["team-a/*"]
+
+    [[caller]]
+    certificate = "admin.example"
+    actions = ["*"]
+    repositories = ["*"]
+"#;
+
+fn authorizer(read_only: bool) -> Authorizer {
+    let dir = TempDir::new("authorize");
+    let path = dir.write("policy.toml", POLICY);
+    // The store keeps the parsed policy: the file may go.
+    Authorizer::new(Arc::new(PolicyStore::load(path).unwrap()), read_only)
+}
+
+fn builder() -> Identity {
+    Identity::Certificate("spiffe://cluster.local/ns/ci/sa/builder".into())
+}
+
+fn error_info(status: &Status) -> (String, HashMap<String, String>) {
+    let info = status.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.domain, FACADE_DOMAIN);
+    (info.reason, info.metadata)
+}
+
+#[test]
+fn a_granted_call_passes_and_another_repository_is_denied() {
+    let authz = authorizer(false);
+    let id = builder();
+    let ok = authz.authorize(Some(&id), "CreateRepository", Scope::Repository("team-a/x"));
+    assert!(ok.is_ok());
+
+    let status = authz
+        .authorize(Some(&id), "CreateRepository", Scope::Repository("team-b/x"))
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        status.message(),
+        "caller spiffe://cluster.local/ns/ci/sa/builder may not call CreateRepository \
+         on repository \"team-b/x\""
+    );
+    let (reason, metadata) = error_info(&status);
+    assert_eq!(reason, REASON_NOT_ALLOWED);
+    assert_eq!(metadata["action"], "CreateRepository");
+    assert_eq!(metadata["repository"], "team-b/x");
+    assert_eq!(
+        metadata["caller"],
+        "spiffe://cluster.local/ns/ci/sa/builder"
+    );
+}
+
+#[test]
+fn every_named_repository_must_be_allowed() {
+    let authz = authorizer(false);
+    let id = builder();
+    let names = ["team-a/x".to_owned(), "team-a/y".to_owned()];
+    assert!(
+        authz
+            .authorize(
+                Some(&id),
+                "DescribeRepositories",
+                Scope::Repositories(&names)
+            )
+            .is_ok()
+    );
+
+    let names = ["team-a/x".to_owned(), "team-c/y".to_owned()];
+    let status = authz
+        .authorize(
+            Some(&id),
+            "DescribeRepositories",
+            Scope::Repositories(&names),
+        )
+        .unwrap_err();
+    assert!(
+        status.message().ends_with("on repository \"team-c/y\""),
+        "{}",
+        status.message()
+    );
+    assert_eq!(error_info(&status).1["repository"], "team-c/y");
+
+    // No names means every repository: `team-a/*` is not enough.
+    let status = authz
+        .authorize(Some(&id), "DescribeRepositories", Scope::Repositories(&[]))
+        .unwrap_err();
+    assert!(status.message().ends_with("on every repository"));
+    assert_eq!(error_info(&status).1["repository"], "*");
+    let admin = Identity::Certificate("admin.example".into());
+    assert!(
+        authz
+            .authorize(
+                Some(&admin),
+                "DescribeRepositories",
+                Scope::Repositories(&[])
+            )
+            .is_ok()
+    );
+}
+
+#[test]
+fn registry_wide_actions_need_the_action_on_any_pattern() {
+    let authz = authorizer(false);
+    let status = authz
+        .authorize(Some(&builder()), "GetAuthorizationToken", Scope::Registry)
+        .unwrap_err();
+    assert_eq!(
+        status.message(),
+        "caller spiffe://cluster.local/ns/ci/sa/builder may not call GetAuthorizationToken"
+    );
+    assert!(!error_info(&status).1.contains_key("repository"));
+    let admin = Identity::Certificate("admin.example".into());
+    assert!(
+        authz
+            .authorize(Some(&admin), "GetAuthorizationToken", Scope::Registry)
+            .is_ok()
+    );
+}
+
+#[test]
+fn unknown_callers_and_missing_identities() {
+    let authz = authorizer(false);
+    let stranger = Identity::Token("stranger".into());
+    let status = authz
+        .authorize(
+            Some(&stranger),
+            "DescribeImages",
+            Scope::Repository("team-a/x"),
+        )
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .starts_with("caller token:stranger may not call DescribeImages")
+    );
+
+    let status = authz
+        .authorize(None, "DescribeImages", Scope::Repository("team-a/x"))
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(error_info(&status).0, REASON_UNAUTHENTICATED);
+}
+
+#[test]
+fn read_only_refuses_mutations_even_for_admins_and_without_a_policy() {
+    let admin = Identity::Certificate("admin.example".into());
+    for authz in [
+        authorizer(true),
+        Authorizer::new(Arc::new(PolicyStore::open()), true),
+    ] {
+        for action in crate::security::MUTATING_ACTIONS {
+            let status = authz
+                .authorize(Some(&admin), action, Scope::Repository("team-a/x"))
+                .unwrap_err();
+            assert_eq!(status.code(), Code::PermissionDenied);
+            assert_eq!(
+                status.message(),
+                format!("the facade is read-only: {action} on repository \"team-a/x\" is refused")
+            );
+            let (reason, metadata) = error_info(&status);
+            assert_eq!(reason, REASON_READ_ONLY);
+            assert_eq!(metadata["action"], action);
+            assert_eq!(metadata["repository"], "team-a/x");
+        }
+        assert!(
+            authz
+                .authorize(Some(&admin), "DescribeImages", Scope::Repository("a"))
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn without_a_policy_everyone_may_do_everything() {
+    let authz = Authorizer::allow_all();
+    assert!(
+        authz
+            .authorize(None, "DeleteRepository", Scope::Repository("x"))
+            .is_ok()
+    );
+    assert!(
+        authz
+            .authorize(None, "DescribeRepositories", Scope::Repositories(&[]))
+            .is_ok()
+    );
+    assert_eq!(
+        authz.startup_message(),
+        "no authorization policy configured: every caller may call every action; read-write"
+    );
+    let message = authorizer(true).startup_message();
+    assert!(message.starts_with("authorization policy "), "{message}");
+    assert!(
+        message
+            .ends_with("policy.toml in force (2 callers); read-only: mutating actions are refused")
+    );
+}
+
+#[test]
+fn requests_are_authorized_from_their_extensions_and_message() {
+    let authz = authorizer(false);
+    let mut request = tonic::Request::new(pb::CreateRepositoryRequest {
+        repository_name: "team-a/new".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        authz.authorize_request(&request).unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    request.extensions_mut().insert(builder());
+    assert!(authz.authorize_request(&request).is_ok());
+    request.get_mut().repository_name = "team-b/new".into();
+    assert_eq!(
+        authz.authorize_request(&request).unwrap_err().code(),
+        Code::PermissionDenied
+    );
+}

@@ -1,0 +1,211 @@
+//! Transport security and per-caller authorization.
+//!
+//! - **TLS / mTLS** ([`tls`]): `--tls-cert` + `--tls-key` serve TLS (rustls);
+//!   `--client-ca` also requires and verifies client certificates. Without
+//!   them the server stays plaintext, for meshes whose sidecars terminate TLS.
+//! - **Authentication** ([`AuthLayer`]): the caller is the verified client
+//!   certificate's first URI SAN (e.g. a SPIFFE ID), else its first DNS SAN;
+//!   without a usable certificate, the bearer token of `authorization: Bearer
+//!   <token>` whose SHA-256 the policy lists. Health and reflection stay open.
+//! - **Authorization** ([`Authorizer`]): `--read-only` refuses the mutating
+//!   actions; then the policy of `--auth-policy` must grant the action on
+//!   every repository the request names. Without a policy every caller may
+//!   call every action (and [`Authorizer::startup_message`] says so).
+//! - **Reload** ([`PolicyStore`], [`watch_sighup`]): SIGHUP re-reads the
+//!   policy file; connections stay up, and an invalid file is refused
+//!   (logged) while the previous policy stays in force.
+//!
+//! # Policy file
+//!
+//! TOML: it is strict (no implicit typing, unlike YAML's `no` → `false`),
+//! allows comments, and its parser is actively maintained (`serde_yaml` is
+//! not). Unknown keys are errors, so typos fail loudly. Each `[[caller]]`
+//! entry is one grant — its `actions` on its `repositories` — for either a
+//! client certificate (`certificate`: the URI or DNS SAN) or a bearer token
+//! (`name`, used in logs and errors, and `token_sha256`: the lowercase or
+//! uppercase hex SHA-256 of the token, `printf %s "$TOKEN" | sha256sum`; the
+//! token itself is never stored). Several entries for the same caller add up;
+//! two hashes under one name let a token be rotated.
+//!
+//! `actions` are RPC names of `ecr.v1.EcrService` or `"*"`. `repositories`
+//! are patterns where `*` matches any run of characters, `/` included:
+//! `"team-a/*"` covers `team-a/app` and `team-a/x/y`, not `team-a`. A request
+//! naming several repositories (DescribeRepositories) needs every one; one
+//! naming none needs the pattern `"*"`; GetAuthorizationToken, which names
+//! no repository, needs the action on any pattern.
+//!
+//! ```toml
+//! # CI builds push into team-a's repositories and may create them.
+//! [[caller]]
+//! certificate = "spiffe://cluster.local/ns/ci/sa/builder"
+//! actions = ["BatchCheckLayerAvailability", "CompleteLayerUpload",
+//!            "CreateRepository", "DescribeRepositories", "GetAuthorizationToken"]
+//! repositories = ["team-a/*"]
+//!
+//! # Any workload of the cluster may pull anything.
+//! [[caller]]
+//! certificate = "puller.cluster.local"
+//! actions = ["BatchGetImage", "GetDownloadUrlForLayer", "DescribeImages",
+//!            "GetAuthorizationToken"]
+//! repositories = ["*"]
+//!
+//! # The release bot, by bearer token.
+//! [[caller]]
+//! name = "release-bot"
+//! token_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+//! actions = ["*"]
+//! repositories = ["*"]
+//! ```
+
+mod authorize;
+mod identity;
+mod layer;
+mod policy;
+mod scope;
+mod store;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tonic::transport::ServerTlsConfig;
+
+pub use authorize::{
+    Authorizer, REASON_NOT_ALLOWED, REASON_READ_ONLY, REASON_UNAUTHENTICATED, unauthenticated,
+};
+pub use identity::{Identity, bearer_token, token_sha256_hex};
+pub use layer::{AuthLayer, Authenticate, is_open_method};
+pub use policy::{Policy, PolicyError, glob_match};
+pub use scope::{ACTIONS, MUTATING_ACTIONS, RepositoryScoped, Scope, is_mutating};
+#[cfg(unix)]
+pub use store::watch_sighup;
+pub use store::{PolicyStore, reload_and_log};
+pub use tls::TlsFiles;
+
+/// Why the security settings were refused. Messages name the file or flag
+/// and never quote key material or tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Read {
+        /// What the file is, e.g. `tls key`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file was read but its content is unusable.
+    #[error("invalid {what} {}: {reason}", path.display())]
+    Invalid {
+        /// What the file is, e.g. `policy file`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `--tls-key` without `--tls-cert`.
+    #[error("--tls-key is set without --tls-cert")]
+    KeyWithoutCert,
+    /// `--tls-cert` without `--tls-key`.
+    #[error("--tls-cert is set without --tls-key")]
+    CertWithoutKey,
+    /// `--client-ca` without a server certificate and key.
+    #[error("--client-ca needs tls: set --tls-cert and --tls-key too")]
+    ClientCaWithoutTls,
+}
+
+/// Security flags of `ecr-facade serve` (flattened into its arguments).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct SecurityArgs {
+    /// PEM certificate chain the server presents. With --tls-key, the server
+    /// speaks TLS instead of plaintext.
+    #[arg(long, env = "ECR_FACADE_TLS_CERT", value_name = "PEM_FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "ECR_FACADE_TLS_KEY", value_name = "PEM_FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate(s) client certificates must chain to: every client
+    /// must then present one (mTLS). Needs --tls-cert and --tls-key.
+    #[arg(long, env = "ECR_FACADE_CLIENT_CA", value_name = "PEM_FILE")]
+    pub client_ca: Option<PathBuf>,
+
+    /// TOML file granting callers actions on repositories (reloaded on
+    /// SIGHUP). Without it, every caller may call every action.
+    #[arg(long, env = "ECR_FACADE_AUTH_POLICY", value_name = "TOML_FILE")]
+    pub auth_policy: Option<PathBuf>,
+
+    /// Refuse every mutating action (BatchDeleteImage, CompleteLayerUpload,
+    /// CreateRepository, DeleteRepository, DeleteRepositoryPolicy).
+    #[arg(long, env = "ECR_FACADE_READ_ONLY",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub read_only: bool,
+}
+
+impl SecurityArgs {
+    /// The TLS files of these flags.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            client_ca: self.client_ca.clone(),
+        }
+    }
+}
+
+/// Everything the server needs, checked at start.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// For `Server::builder().tls_config(..)`; `None` serves plaintext.
+    pub tls: Option<ServerTlsConfig>,
+    /// Authorization decisions; its [`layer`](Authorizer::layer) goes on the
+    /// server builder, a clone of it into the facade's handlers.
+    pub authorizer: Authorizer,
+    transport: &'static str,
+}
+
+impl Default for Security {
+    /// Plaintext, no policy, read-write: what the flags' defaults give.
+    fn default() -> Self {
+        Self {
+            tls: None,
+            authorizer: Authorizer::allow_all(),
+            transport: "plaintext",
+        }
+    }
+}
+
+impl Security {
+    /// Reads and checks every file the flags name.
+    pub fn from_args(args: &SecurityArgs) -> Result<Self, Error> {
+        let tls = args.tls_files().server_tls_config()?;
+        let store = PolicyStore::from_path(args.auth_policy.as_deref())?;
+        let transport = match (&tls, &args.client_ca) {
+            (None, _) => "plaintext",
+            (Some(_), None) => "tls",
+            (Some(_), Some(_)) => "mtls (client certificates required)",
+        };
+        Ok(Self {
+            tls,
+            authorizer: Authorizer::new(Arc::new(store), args.read_only),
+            transport,
+        })
+    }
+
+    /// One line for the startup log: transport and authorization mode.
+    pub fn startup_message(&self) -> String {
+        format!(
+            "transport: {}; {}",
+            self.transport,
+            self.authorizer.startup_message()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

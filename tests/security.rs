@@ -1,0 +1,245 @@
+//! Transport security and authorization over real gRPC: TLS and mTLS with an
+//! in-test PKI, identities from certificate SANs and bearer tokens, policy
+//! decisions with their `google.rpc.ErrorInfo`, read-only mode, open health
+//! and reflection, and policy reloads (direct and by SIGHUP).
+//!
+//! The server is `fixtures/guarded.rs`: the security layer and TLS config on
+//! a tonic builder, with handlers that authorize first, as the facade's do.
+
+#[path = "fixtures/guarded.rs"]
+mod guarded;
+#[path = "fixtures/pki.rs"]
+mod pki;
+#[path = "fixtures/setup.rs"]
+mod setup;
+
+use ecr_facade::pb;
+use ecr_facade::pb::ecr_service_client::EcrServiceClient;
+#[cfg(unix)]
+use ecr_facade::security::watch_sighup;
+use pki::Pki;
+use setup::*;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+const NOT_ALLOWED: &str = "ACTION_NOT_ALLOWED";
+
+#[tokio::test]
+async fn tls_serves_clients_that_trust_the_ca() {
+    let files = Files::new();
+    let server = start(files.tls()).await;
+    let channel = server.tls(files.pki.ca_pem(), None).await.unwrap();
+    let mut client = EcrServiceClient::new(channel);
+    // No policy: anyone may call, and nobody is identified.
+    let created = client.create_repository(create("any/repo")).await;
+    assert_reached(created, "anonymous");
+
+    let stranger = Pki::new("another ca");
+    let error = server.tls(stranger.ca_pem(), None).await.unwrap_err();
+    assert!(format!("{error:?}").contains("UnknownIssuer"), "{error:?}");
+}
+
+#[tokio::test]
+async fn mtls_refuses_clients_without_a_certificate_from_the_ca() {
+    let files = Files::new();
+    let server = start(files.mtls(false)).await;
+    let refusal = tls_refusal(server.tls(files.pki.ca_pem(), None).await).await;
+    assert!(refusal.contains("CertificateRequired"), "{refusal}");
+
+    let foreign = Pki::new("foreign ca").client_with_uri(BUILDER);
+    let identity = Some((foreign.cert.as_str(), foreign.key.as_str()));
+    let refusal = tls_refusal(server.tls(files.pki.ca_pem(), identity).await).await;
+    assert!(refusal.contains("UnknownCA"), "{refusal}");
+}
+
+#[tokio::test]
+async fn the_caller_is_the_certificates_uri_san_else_its_dns_san() {
+    let files = Files::new();
+    let server = start(files.mtls(false)).await;
+
+    let mut builder = files
+        .client_as(&server, &files.pki.client_with_uri(BUILDER))
+        .await;
+    assert_reached(
+        builder.create_repository(create("team-a/app")).await,
+        BUILDER,
+    );
+    let refused = builder.create_repository(create("team-b/app")).await;
+    assert_denied(refused, NOT_ALLOWED, "CreateRepository", "team-b/app");
+    let listing = pb::DescribeRepositoriesRequest::default();
+    let refused = builder.describe_repositories(listing).await;
+    assert_denied(refused, NOT_ALLOWED, "DescribeRepositories", "*");
+
+    let mut puller = files
+        .client_as(&server, &files.pki.client_with_dns(PULLER))
+        .await;
+    assert_reached(puller.describe_images(describe("team-b/app")).await, PULLER);
+    let listing = pb::DescribeRepositoriesRequest::default();
+    assert_reached(puller.describe_repositories(listing).await, PULLER);
+    let named = pb::DescribeRepositoriesRequest {
+        repository_names: vec!["team-a/app".into(), "team-b/app".into()],
+        ..Default::default()
+    };
+    assert_reached(puller.describe_repositories(named).await, PULLER);
+    let refused = puller.create_repository(create("team-b/app")).await;
+    assert_denied(refused, NOT_ALLOWED, "CreateRepository", "team-b/app");
+
+    // A certificate with neither a URI nor a DNS SAN names nobody.
+    let mut nameless = files
+        .client_as(&server, &files.pki.client(Vec::new()))
+        .await;
+    let result = nameless.describe_images(describe("team-a/app")).await;
+    assert_unauthenticated(result, "no credentials");
+}
+
+#[tokio::test]
+async fn bearer_tokens_identify_callers_by_their_sha256() {
+    let files = Files::new();
+    let server = start(files.plaintext_with_policy()).await;
+    let mut client = EcrServiceClient::new(server.plaintext().await);
+    let token_request = || pb::GetAuthorizationTokenRequest::default();
+
+    let bearer = format!("Bearer {TOKEN}");
+    let result = client
+        .get_authorization_token(with_authorization(token_request(), &bearer))
+        .await;
+    assert_reached(result, "token:ci");
+    let result = client
+        .describe_images(with_authorization(describe("team-a/app"), &bearer))
+        .await;
+    assert_denied(result, NOT_ALLOWED, "DescribeImages", "team-a/app");
+
+    for (authorization, message) in [
+        ("Bearer wrong-token".to_owned(), "unknown bearer token"),
+        (format!("Basic {TOKEN}"), "malformed authorization metadata"),
+    ] {
+        let request = with_authorization(token_request(), &authorization);
+        let result = client.get_authorization_token(request).await;
+        assert_unauthenticated(result, message);
+    }
+    let result = client.get_authorization_token(token_request()).await;
+    assert_unauthenticated(result, "no credentials");
+}
+
+#[tokio::test]
+async fn read_only_refuses_create_repository_but_not_reads() {
+    let files = Files::new();
+    let server = start(files.mtls(true)).await;
+    let mut builder = files
+        .client_as(&server, &files.pki.client_with_uri(BUILDER))
+        .await;
+    let refused = builder.create_repository(create("team-a/app")).await;
+    assert_denied(refused, "READ_ONLY", "CreateRepository", "team-a/app");
+    assert_reached(
+        builder.describe_images(describe("team-a/app")).await,
+        BUILDER,
+    );
+}
+
+#[tokio::test]
+async fn health_and_reflection_stay_open_without_credentials() {
+    let files = Files::new();
+    let server = start(files.plaintext_with_policy()).await;
+    let channel = server.plaintext().await;
+    let result = EcrServiceClient::new(channel.clone())
+        .describe_images(describe("team-a/app"))
+        .await;
+    assert_unauthenticated(result, "no credentials");
+
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "ecr.v1.EcrService".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(health.into_inner().status(), ServingStatus::Serving);
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("unexpected reflection answer {answer:?}");
+    };
+    assert!(list.service.iter().any(|s| s.name == "ecr.v1.EcrService"));
+}
+
+#[tokio::test]
+async fn reload_swaps_the_policy_on_open_connections_and_keeps_it_when_invalid() {
+    let files = Files::new();
+    let server = start(files.mtls(false)).await;
+    let store = server.authorizer.store().clone();
+    let mut builder = files
+        .client_as(&server, &files.pki.client_with_uri(BUILDER))
+        .await;
+    let refused = builder.create_repository(create("team-b/app")).await;
+    assert_denied(refused, NOT_ALLOWED, "CreateRepository", "team-b/app");
+
+    std::fs::write(&files.policy, policy().replace("team-a/*", "team-b/*")).unwrap();
+    store.reload().unwrap();
+    // The same connection, under the new policy.
+    assert_reached(
+        builder.create_repository(create("team-b/app")).await,
+        BUILDER,
+    );
+
+    std::fs::write(&files.policy, "[[caller]]\ncertificate = 3\n").unwrap();
+    let error = store.reload().unwrap_err().to_string();
+    assert!(error.starts_with("invalid policy file"), "{error}");
+    assert!(
+        error.contains("policy.toml: line 2: invalid type"),
+        "{error}"
+    );
+    assert_reached(
+        builder.create_repository(create("team-b/app")).await,
+        BUILDER,
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads_the_policy_and_an_invalid_file_keeps_the_old_one() {
+    let files = Files::new();
+    let server = start(files.mtls(false)).await;
+    let store = server.authorizer.store().clone();
+    let mut reloads = store.reloads();
+    // The handler is installed when `watch_sighup` returns, before any
+    // signal is sent; tokio's handler then serves the whole process.
+    tokio::spawn(watch_sighup(store).unwrap());
+    let hangup = || {
+        // SAFETY: kill(2) with our own pid and a signal tokio now handles.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGHUP) }, 0);
+    };
+    let mut builder = files
+        .client_as(&server, &files.pki.client_with_uri(BUILDER))
+        .await;
+    let refused = builder.create_repository(create("team-b/app")).await;
+    assert_denied(refused, NOT_ALLOWED, "CreateRepository", "team-b/app");
+
+    std::fs::write(&files.policy, policy().replace("team-a/*", "team-b/*")).unwrap();
+    hangup();
+    reloaded(&mut reloads).await;
+    assert_reached(
+        builder.create_repository(create("team-b/app")).await,
+        BUILDER,
+    );
+
+    std::fs::write(&files.policy, "not = [toml").unwrap();
+    hangup();
+    reloaded(&mut reloads).await;
+    assert_reached(
+        builder.create_repository(create("team-b/app")).await,
+        BUILDER,
+    );
+}
