@@ -143,7 +143,11 @@ impl FacadeBuilder {
             Arc::clone(&self.metrics),
             ecr_facade::security::Security::default(),
             async {
-                let _ = stopped.await;
+                // Dropping the TestFacade (and so the sender) does not stop
+                // the server: only `begin_shutdown`/`stop` do.
+                if stopped.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             },
         ));
         TestFacade {

@@ -1,23 +1,101 @@
-//! Every RPC against moto server — a real ECR implementation nobody here
-//! wrote — through the facade over real gRPC. A counting proxy sits between
-//! the facade and moto so tests can also see what reached the upstream.
+//! Every RPC through the facade over real gRPC, against each upstream:
+//! moto server — a real ECR implementation nobody here wrote — and the
+//! embedded emulator. Each scenario runs once per upstream (`moto::*`,
+//! `emulator::*`). A counting proxy sits between the facade and the upstream
+//! so tests also see what reached it.
 
 mod common;
 
 use common::proxy::Proxy;
 use common::{TestFacade, digest, ecr_client, moto, unique_name, upstream_settings};
+use ecr_facade::emulator::{Emulator, EmulatorConfig};
 use ecr_facade::pb;
 use ecr_facade::pb::ecr_service_client::EcrServiceClient;
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-async fn setup() -> (Proxy, TestFacade, EcrServiceClient<Channel>) {
-    let proxy = Proxy::start(Some(&moto().url)).await;
+/// Which ECR implementation answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Moto,
+    Emulator,
+}
+
+/// A running upstream: the shared moto server, or an emulator of this test's own.
+struct Upstream {
+    url: String,
+    _emulator: Option<Emulator>,
+}
+
+impl Upstream {
+    async fn start(kind: Kind) -> Self {
+        match kind {
+            Kind::Moto => Self {
+                url: moto().url.clone(),
+                _emulator: None,
+            },
+            Kind::Emulator => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let emulator = Emulator::start(listener, EmulatorConfig::default())
+                    .await
+                    .unwrap();
+                Self {
+                    url: emulator.url(),
+                    _emulator: Some(emulator),
+                }
+            }
+        }
+    }
+}
+
+struct Setup {
+    upstream: Upstream,
+    proxy: Proxy,
+    _facade: TestFacade,
+    client: EcrServiceClient<Channel>,
+}
+
+async fn setup(kind: Kind) -> Setup {
+    let upstream = Upstream::start(kind).await;
+    let proxy = Proxy::start(Some(&upstream.url)).await;
     let facade = TestFacade::start(&proxy.url).await;
     let client = facade.client().await;
-    (proxy, facade, client)
+    Setup {
+        upstream,
+        proxy,
+        _facade: facade,
+        client,
+    }
 }
+
+/// Runs each scenario against moto and against the emulator.
+macro_rules! against_both {
+    ($($scenario:ident),+ $(,)?) => {
+        mod moto {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(super::Kind::Moto).await
+            })+
+        }
+        mod emulator {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(super::Kind::Emulator).await
+            })+
+        }
+    };
+}
+
+against_both!(
+    repository_lifecycle,
+    images_described_fetched_checked_and_deleted,
+    force_deletes_a_repository_with_images,
+    complete_layer_upload_through_the_facade,
+    repository_policy_is_deleted_once,
+    authorization_tokens_are_returned_and_cached_when_valid,
+    bad_input_is_refused_before_any_upstream_call,
+);
 
 async fn create(client: &mut EcrServiceClient<Channel>, name: &str) -> pb::Repository {
     client
@@ -40,9 +118,13 @@ fn assert_ecr_error(status: &tonic::Status, code: Code, reason: &str) {
     assert!(!status.message().is_empty());
 }
 
-#[tokio::test]
-async fn repository_lifecycle() {
-    let (_proxy, _facade, mut client) = setup().await;
+async fn repository_lifecycle(kind: Kind) {
+    let Setup {
+        upstream: _upstream,
+        proxy: _proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
     let name = unique_name("lifecycle");
     let created = client
         .create_repository(pb::CreateRepositoryRequest {
@@ -159,8 +241,8 @@ fn sha256_digest(bytes: &[u8]) -> String {
 
 /// Pushes a one-layer image into `repository` straight through the SDK (the
 /// facade has no push actions) and returns (layer digest, image digest).
-async fn push_image(repository: &str, tag: &str) -> (String, String) {
-    let sdk = ecr_client(&upstream_settings(&moto().url));
+async fn push_image(upstream: &Upstream, repository: &str, tag: &str) -> (String, String) {
+    let sdk = ecr_client(&upstream_settings(&upstream.url));
     let layer = format!("layer of {repository}:{tag}").into_bytes();
     let layer_digest = sha256_digest(&layer);
     let upload = sdk
@@ -205,12 +287,16 @@ async fn push_image(repository: &str, tag: &str) -> (String, String) {
     (layer_digest, image_digest)
 }
 
-#[tokio::test]
-async fn images_described_fetched_checked_and_deleted() {
-    let (_proxy, _facade, mut client) = setup().await;
+async fn images_described_fetched_checked_and_deleted(kind: Kind) {
+    let Setup {
+        upstream,
+        proxy: _proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
     let name = unique_name("images");
     create(&mut client, &name).await;
-    let (layer_digest, image_digest) = push_image(&name, "v1").await;
+    let (layer_digest, image_digest) = push_image(&upstream, &name, "v1").await;
 
     let details = client
         .describe_images(pb::DescribeImagesRequest {
@@ -386,12 +472,16 @@ async fn images_described_fetched_checked_and_deleted() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn force_deletes_a_repository_with_images() {
-    let (_proxy, _facade, mut client) = setup().await;
+async fn force_deletes_a_repository_with_images(kind: Kind) {
+    let Setup {
+        upstream,
+        proxy: _proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
     let name = unique_name("force");
     create(&mut client, &name).await;
-    push_image(&name, "latest").await;
+    push_image(&upstream, &name, "latest").await;
     let deleted = client
         .delete_repository(pb::DeleteRepositoryRequest {
             repository_name: name.clone(),
@@ -404,12 +494,16 @@ async fn force_deletes_a_repository_with_images() {
     assert_eq!(deleted.repository.unwrap().repository_name, Some(name));
 }
 
-#[tokio::test]
-async fn complete_layer_upload_through_the_facade() {
-    let (_proxy, _facade, mut client) = setup().await;
+async fn complete_layer_upload_through_the_facade(kind: Kind) {
+    let Setup {
+        upstream,
+        proxy: _proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
     let name = unique_name("upload");
     create(&mut client, &name).await;
-    let sdk = ecr_client(&upstream_settings(&moto().url));
+    let sdk = ecr_client(&upstream_settings(&upstream.url));
     let upload_id = sdk
         .initiate_layer_upload()
         .repository_name(&name)
@@ -457,13 +551,17 @@ async fn complete_layer_upload_through_the_facade() {
     assert_ecr_error(&unknown, Code::NotFound, "RepositoryNotFoundException");
 }
 
-#[tokio::test]
-async fn repository_policy_is_deleted_once() {
-    let (_proxy, _facade, mut client) = setup().await;
+async fn repository_policy_is_deleted_once(kind: Kind) {
+    let Setup {
+        upstream,
+        proxy: _proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
     let name = unique_name("policy");
     create(&mut client, &name).await;
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}"#;
-    let sdk = ecr_client(&upstream_settings(&moto().url));
+    let sdk = ecr_client(&upstream_settings(&upstream.url));
     sdk.set_repository_policy()
         .repository_name(&name)
         .policy_text(policy)
@@ -494,9 +592,18 @@ async fn repository_policy_is_deleted_once() {
     assert_ecr_error(&again, Code::NotFound, "RepositoryPolicyNotFoundException");
 }
 
-#[tokio::test]
-async fn authorization_tokens_from_moto_are_returned_but_not_cached() {
-    let (proxy, _facade, mut client) = setup().await;
+async fn authorization_tokens_are_returned_and_cached_when_valid(kind: Kind) {
+    let Setup {
+        upstream: _upstream,
+        proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut tokens = Vec::new();
     for _ in 0..2 {
         let data = client
             .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
@@ -505,14 +612,9 @@ async fn authorization_tokens_from_moto_are_returned_but_not_cached() {
             .into_inner()
             .authorization_data;
         assert_eq!(data.len(), 1);
-        assert!(
-            data[0]
-                .authorization_token
-                .as_deref()
-                .is_some_and(|t| !t.is_empty())
-        );
-        // moto's tokens expired in 2015: never cached.
-        assert!(data[0].expires_at.as_ref().unwrap().seconds < 1_500_000_000);
+        let token = data[0].authorization_token.clone().unwrap();
+        assert!(!token.is_empty());
+        tokens.push(token);
         assert!(
             data[0]
                 .proxy_endpoint
@@ -520,8 +622,21 @@ async fn authorization_tokens_from_moto_are_returned_but_not_cached() {
                 .unwrap()
                 .contains("123456789012")
         );
+        let expires = data[0].expires_at.as_ref().unwrap().seconds;
+        match kind {
+            // moto's tokens expired in 2015: returned, never cached.
+            Kind::Moto => assert!(expires < 1_500_000_000),
+            // ECR's (and the emulator's) last 12 hours: cached.
+            Kind::Emulator => assert!((expires - now - 12 * 3600).abs() < 60, "{expires}"),
+        }
     }
-    assert_eq!(proxy.count("GetAuthorizationToken"), 2);
+    match kind {
+        Kind::Moto => assert_eq!(proxy.count("GetAuthorizationToken"), 2),
+        Kind::Emulator => {
+            assert_eq!(proxy.count("GetAuthorizationToken"), 1);
+            assert_eq!(tokens[0], tokens[1], "the cached token is served");
+        }
+    }
 
     let both = client
         .get_authorization_token(pb::GetAuthorizationTokenRequest {
@@ -548,9 +663,13 @@ async fn authorization_tokens_from_moto_are_returned_but_not_cached() {
     );
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_before_any_upstream_call() {
-    let (proxy, _facade, mut client) = setup().await;
+async fn bad_input_is_refused_before_any_upstream_call(kind: Kind) {
+    let Setup {
+        upstream: _upstream,
+        proxy,
+        _facade,
+        mut client,
+    } = setup(kind).await;
     let bad_name = "Not A Repo!".to_owned();
     let mut statuses = vec![
         client
@@ -664,4 +783,221 @@ async fn bad_input_is_refused_before_any_upstream_call() {
         "invalid requests reached the upstream: {:?}",
         proxy.calls()
     );
+}
+
+// What moto lacks, through the facade against the emulator.
+
+async fn emulator_facade(seed_demo: bool) -> (Emulator, TestFacade) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = EmulatorConfig {
+        seed_demo,
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(listener, config).await.unwrap();
+    let facade = TestFacade::start(&emulator.url()).await;
+    (emulator, facade)
+}
+
+/// GET `url`: (status, body).
+async fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
+#[tokio::test]
+async fn download_urls_serve_the_exact_layer_bytes() {
+    let (_emulator, facade) = emulator_facade(true).await;
+    let mut client = facade.client().await;
+    let image = client
+        .batch_get_image(pb::BatchGetImageRequest {
+            repository_name: "demo/hello".into(),
+            image_ids: vec![pb::ImageIdentifier {
+                image_tag: Some("latest".into()),
+                image_digest: None,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .images
+        .remove(0);
+    let manifest: serde_json::Value =
+        serde_json::from_str(image.image_manifest.as_deref().unwrap()).unwrap();
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let answer = client
+        .get_download_url_for_layer(pb::GetDownloadUrlForLayerRequest {
+            repository_name: "demo/hello".into(),
+            layer_digest: layer_digest.clone(),
+            registry_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.layer_digest.as_deref(), Some(layer_digest.as_str()));
+    let url = answer.download_url.unwrap();
+    let (status, bytes) = http_get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sha256_digest(&bytes),
+        layer_digest,
+        "the bytes hash to the layer's digest"
+    );
+    assert_eq!(
+        bytes.len() as u64,
+        manifest["layers"][0]["size"].as_u64().unwrap()
+    );
+
+    let forged = format!("{}0", url.trim_end_matches(|c: char| c.is_ascii_hexdigit()));
+    assert_eq!(
+        http_get(&forged).await.0,
+        403,
+        "a forged signature is refused"
+    );
+
+    let missing = client
+        .get_download_url_for_layer(pb::GetDownloadUrlForLayerRequest {
+            repository_name: "demo/hello".into(),
+            layer_digest: digest(9),
+            registry_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(&missing, Code::NotFound, "LayersNotFoundException");
+}
+
+#[tokio::test]
+async fn pagination_pages_through_the_facade() {
+    let (_emulator, facade) = emulator_facade(false).await;
+    let mut client = facade.client().await;
+    for i in 0..25 {
+        create(&mut client, &format!("paged/repo-{i:02}")).await;
+    }
+    let mut names = Vec::new();
+    let mut next_token = None;
+    let mut pages = 0;
+    loop {
+        let page = client
+            .describe_repositories(pb::DescribeRepositoriesRequest {
+                max_results: Some(10),
+                next_token: next_token.take(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(page.repositories.len() <= 10);
+        names.extend(
+            page.repositories
+                .into_iter()
+                .map(|r| r.repository_name.unwrap()),
+        );
+        match page.next_token {
+            Some(token) => next_token = Some(token),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 25, "every repository exactly once");
+
+    let bad_token = client
+        .describe_repositories(pb::DescribeRepositoriesRequest {
+            next_token: Some("not-a-token".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ecr_error(
+        &bad_token,
+        Code::InvalidArgument,
+        "InvalidParameterException",
+    );
+}
+
+#[tokio::test]
+async fn emulator_faults_reach_callers_as_canonical_codes() {
+    use ecr_facade::emulator::FaultSpec;
+
+    let (emulator, facade) = emulator_facade(false).await;
+    let mut client = facade.client().await;
+    let describe = pb::DescribeRepositoriesRequest::default;
+
+    // Two throttles are absorbed by the SDK's retries.
+    emulator
+        .set_fault(
+            "DescribeRepositories",
+            FaultSpec {
+                throttle_next: 2,
+                ..FaultSpec::default()
+            },
+        )
+        .unwrap();
+    client.describe_repositories(describe()).await.unwrap();
+    assert_eq!(emulator.calls("DescribeRepositories"), 3);
+
+    // Throttled throughout: RESOURCE_EXHAUSTED with RetryInfo after 3 attempts.
+    emulator
+        .set_fault(
+            "DescribeRepositories",
+            FaultSpec {
+                throttle_all: true,
+                ..FaultSpec::default()
+            },
+        )
+        .unwrap();
+    let throttled = client.describe_repositories(describe()).await.unwrap_err();
+    assert_ecr_error(&throttled, Code::ResourceExhausted, "ThrottlingException");
+    assert!(throttled.get_details_retry_info().is_some());
+    assert_eq!(emulator.calls("DescribeRepositories"), 6);
+
+    // Server errors: INTERNAL after the retries.
+    emulator
+        .set_fault(
+            "DescribeRepositories",
+            FaultSpec {
+                fail_all: true,
+                ..FaultSpec::default()
+            },
+        )
+        .unwrap();
+    let failed = client.describe_repositories(describe()).await.unwrap_err();
+    assert_ecr_error(&failed, Code::Internal, "ServerException");
+    assert_eq!(emulator.calls("DescribeRepositories"), 9);
+
+    // Slow upstream and a caller's deadline: DEADLINE_EXCEEDED, abandoned.
+    emulator
+        .set_fault(
+            "DescribeRepositories",
+            FaultSpec {
+                latency: std::time::Duration::from_secs(3),
+                ..FaultSpec::default()
+            },
+        )
+        .unwrap();
+    let mut request = tonic::Request::new(describe());
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "300m".parse().unwrap());
+    let started = std::time::Instant::now();
+    let late = ecr_facade::pb::ecr_service_server::EcrService::describe_repositories(
+        &facade.facade,
+        request,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(late.code(), Code::DeadlineExceeded);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    emulator.clear_faults();
+    client
+        .describe_repositories(describe())
+        .await
+        .expect("healthy again");
 }
