@@ -150,6 +150,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ECR_FACADE_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub http2_keepalive_timeout: Duration,
 
+    /// OTLP/gRPC endpoint (e.g. http://otel-collector:4317) to export RPC
+    /// spans to, parented on the caller's W3C traceparent. Off when unset.
+    #[arg(long, env = "ECR_FACADE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Address of the Prometheus metrics listener (GET /metrics). Off when
     /// unset.
     #[arg(long, env = "ECR_FACADE_METRICS_LISTEN")]

@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// `ecr-facade emulator`: the ECR emulator alone.
 async fn run_emulator(args: EmulatorCommandArgs) -> anyhow::Result<()> {
-    telemetry::init(args.log_format);
+    let telemetry = telemetry::init(args.log_format, None)?;
     let config = args.emulator.config()?;
     let listener = TcpListener::bind(args.listen).await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -37,6 +37,7 @@ async fn run_emulator(args: EmulatorCommandArgs) -> anyhow::Result<()> {
     );
     emulator::serve(listener, config, server::shutdown_signal()).await?;
     tracing::info!("stopped");
+    telemetry.shutdown();
     Ok(())
 }
 
@@ -88,7 +89,10 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    telemetry::init(args.log_format);
+    let telemetry = telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
+    if let Some(endpoint) = &args.otlp_endpoint {
+        tracing::info!(endpoint = %endpoint, "exporting rpc spans over otlp");
+    }
     let metrics = Metrics::new();
     let security = Security::from_args(&args.security)?;
     if security.authorizer.store().path().is_none() {
@@ -161,5 +165,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         emulator.shutdown().await;
     }
     tracing::info!("stopped");
+    telemetry.shutdown();
     Ok(())
 }

@@ -26,6 +26,7 @@ use tonic::body::Body;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::FACADE_DOMAIN;
 use crate::metrics::Metrics;
@@ -102,6 +103,8 @@ where
             code = field::Empty,
             latency_ms = field::Empty,
         );
+        // Joins the caller's trace when spans are exported (a no-op otherwise).
+        let _ = span.set_parent(crate::telemetry::parent_from_headers(request.headers()));
         let stream = method == STREAMING_METHOD;
         let exempt = method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection.");
         let permit = if exempt {

@@ -171,3 +171,112 @@ async fn http_get(url: &str) -> String {
     stream.read_to_string(&mut answer).await.unwrap();
     answer
 }
+
+/// An OTLP collector that hands every export to the test.
+struct Collector(
+    tokio::sync::mpsc::UnboundedSender<
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    >,
+);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Collector
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let _ = self.0.send(request.into_inner());
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rpc_spans_are_exported_over_otlp_under_the_callers_trace() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+
+    let (spans_tx, mut spans_rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Collector(spans_tx)))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("ECR_FACADE_OTLP_ENDPOINT", format!("http://{collector}"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if let Some(listen) = line["listen"].as_str() {
+            break listen.to_owned();
+        }
+    };
+    let mut client = pb::ecr_service_client::EcrServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(pb::DescribeRepositoriesRequest::default());
+    request.metadata_mut().insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    client.describe_repositories(request).await.unwrap();
+    drop(client);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // Spans are flushed on shutdown.
+    let mut spans = Vec::new();
+    while let Ok(export) = spans_rx.try_recv() {
+        for resource in export.resource_spans {
+            for scope in resource.scope_spans {
+                spans.extend(scope.spans);
+            }
+        }
+    }
+    let rpc = spans.iter().find(|s| s.name == "rpc").unwrap_or_else(|| {
+        panic!(
+            "no rpc span among {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    });
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(hex(&rpc.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(hex(&rpc.parent_span_id), "00f067aa0ba902b7");
+    let method = rpc
+        .attributes
+        .iter()
+        .find(|a| a.key == "method")
+        .and_then(|a| a.value.as_ref())
+        .map(|v| format!("{v:?}"));
+    assert!(
+        method.is_some_and(|m| m.contains("DescribeRepositories")),
+        "{rpc:?}"
+    );
+}
