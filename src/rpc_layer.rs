@@ -76,11 +76,13 @@ pub struct Rpc<S> {
     layer: RpcLayer,
 }
 
-impl<S, B> Service<http::Request<B>> for Rpc<S>
+impl<S, B, ResBody> Service<http::Request<B>> for Rpc<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
@@ -127,7 +129,7 @@ where
         };
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
-            let mut response = response.await?;
+            let mut response = response.await?.map(Body::new);
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }

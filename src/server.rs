@@ -7,15 +7,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tonic::body::Body;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrServiceServer;
 use crate::rpc_layer::RpcLayer;
 use crate::security::Security;
+
+type PanicPayload = Box<dyn std::any::Any + Send + 'static>;
+
+/// The answer to a call whose handler panicked: INTERNAL, with the panic
+/// logged (its text never reaches the caller).
+fn panic_response(panic: PanicPayload) -> http::Response<Body> {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic");
+    tracing::error!(panic = what, "a handler panicked");
+    tonic::Status::internal("the facade failed internally; the error has been logged").into_http()
+}
 use crate::service::EcrFacade;
 
 /// Largest request message accepted: a BatchCheckLayerAvailability request of
@@ -90,6 +106,11 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
         .tcp_keepalive(Some(settings.http2_keepalive_interval))
         .layer(RpcLayer::new(metrics, settings.max_concurrent_rpcs))
+        // A handler that panics answers INTERNAL (logged) instead of
+        // resetting the caller's stream.
+        .layer(CatchPanicLayer::custom(
+            panic_response as fn(PanicPayload) -> http::Response<Body>,
+        ))
         // Inside the RPC envelope, so refused calls get request ids, logs and
         // metrics too.
         .layer(security.authorizer.layer())
@@ -139,5 +160,34 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Layer, Service, ServiceExt};
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal() {
+        let handler = tower::service_fn(|_: http::Request<Body>| async {
+            if true {
+                panic!("bug in a handler");
+            }
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+        });
+        let mut service =
+            CatchPanicLayer::custom(panic_response as fn(PanicPayload) -> http::Response<Body>)
+                .layer(handler);
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(http::Request::new(Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["grpc-status"], "13");
+        let message = response.headers()["grpc-message"].to_str().unwrap();
+        assert!(!message.contains("bug in a handler"), "{message}");
     }
 }
