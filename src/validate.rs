@@ -35,11 +35,15 @@ fn anchored(pattern: &str) -> Regex {
     Regex::new(&format!("^(?:{pattern})$")).expect("ECR model patterns compile")
 }
 
-static REPOSITORY_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(REPOSITORY_NAME_PATTERN));
-static REGISTRY_ID: LazyLock<Regex> = LazyLock::new(|| anchored(REGISTRY_ID_PATTERN));
-static LAYER_DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(LAYER_DIGEST_PATTERN));
-static UPLOAD_ID: LazyLock<Regex> = LazyLock::new(|| anchored(UPLOAD_ID_PATTERN));
-static EXCLUSION_FILTER: LazyLock<Regex> = LazyLock::new(|| anchored(EXCLUSION_FILTER_PATTERN));
+// The patterns, anchored as ECR applies them (whole value); the emulator
+// checks its requests with the same ones.
+pub(crate) static REPOSITORY_NAME: LazyLock<Regex> =
+    LazyLock::new(|| anchored(REPOSITORY_NAME_PATTERN));
+pub(crate) static REGISTRY_ID: LazyLock<Regex> = LazyLock::new(|| anchored(REGISTRY_ID_PATTERN));
+pub(crate) static LAYER_DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(LAYER_DIGEST_PATTERN));
+pub(crate) static UPLOAD_ID: LazyLock<Regex> = LazyLock::new(|| anchored(UPLOAD_ID_PATTERN));
+pub(crate) static EXCLUSION_FILTER: LazyLock<Regex> =
+    LazyLock::new(|| anchored(EXCLUSION_FILTER_PATTERN));
 
 /// Limits that are the facade's own rather than ECR's.
 #[derive(Debug, Clone, Copy)]

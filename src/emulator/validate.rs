@@ -7,25 +7,13 @@
 //! lengths count characters. Member paths use the wire names, with list
 //! positions in brackets (`imageIds[2].imageTag`).
 
-use std::sync::LazyLock;
-
 use regex::Regex;
 
 use super::error::ApiError;
 use crate::validate::{
-    EXCLUSION_FILTER_PATTERN, LAYER_DIGEST_PATTERN, REGISTRY_ID_PATTERN, REPOSITORY_NAME_PATTERN,
-    UPLOAD_ID_PATTERN,
+    EXCLUSION_FILTER, EXCLUSION_FILTER_PATTERN, LAYER_DIGEST, LAYER_DIGEST_PATTERN, REGISTRY_ID,
+    REGISTRY_ID_PATTERN, REPOSITORY_NAME, REPOSITORY_NAME_PATTERN, UPLOAD_ID, UPLOAD_ID_PATTERN,
 };
-
-fn anchored(pattern: &str) -> Regex {
-    Regex::new(&format!("^(?:{pattern})$")).expect("ECR model patterns compile")
-}
-
-static REPOSITORY_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(REPOSITORY_NAME_PATTERN));
-static REGISTRY_ID: LazyLock<Regex> = LazyLock::new(|| anchored(REGISTRY_ID_PATTERN));
-static LAYER_DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(LAYER_DIGEST_PATTERN));
-static UPLOAD_ID: LazyLock<Regex> = LazyLock::new(|| anchored(UPLOAD_ID_PATTERN));
-static EXCLUSION_FILTER: LazyLock<Regex> = LazyLock::new(|| anchored(EXCLUSION_FILTER_PATTERN));
 
 /// Most items in any request list (`imageIds`, `layerDigests`, ...).
 pub const LIST_LIMIT: usize = 100;
