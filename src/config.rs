@@ -155,6 +155,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ECR_FACADE_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Close client connections older than this gracefully, so clients
+    /// without a mesh reconnect and spread over new replicas (e.g. 5m).
+    /// Off when unset.
+    #[arg(long, env = "ECR_FACADE_MAX_CONNECTION_AGE", value_parser = humantime::parse_duration)]
+    pub max_connection_age: Option<Duration>,
+
     /// Address of the Prometheus metrics listener (GET /metrics). Off when
     /// unset.
     #[arg(long, env = "ECR_FACADE_METRICS_LISTEN")]

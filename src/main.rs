@@ -85,6 +85,7 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
         max_concurrent_streams: args.max_concurrent_streams,
         http2_keepalive_interval: args.http2_keepalive_interval,
         http2_keepalive_timeout: args.http2_keepalive_timeout,
+        max_connection_age: args.max_connection_age,
     }
 }
 

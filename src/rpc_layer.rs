@@ -260,6 +260,11 @@ impl RpcEnd {
         self.span
             .record("latency_ms", elapsed.as_secs_f64() * 1000.0);
         match code {
+            // Probes call every few seconds per pod: their successes are
+            // debug-level noise.
+            tonic::Code::Ok if self.method.starts_with("/grpc.health.") => {
+                tracing::debug!(parent: &self.span, "rpc finished")
+            }
             tonic::Code::Ok => tracing::info!(parent: &self.span, "rpc finished"),
             _ => tracing::warn!(parent: &self.span, "rpc failed"),
         }

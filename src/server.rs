@@ -54,6 +54,9 @@ pub struct ServerSettings {
     /// How long a keepalive ping may go unanswered before the connection is
     /// closed.
     pub http2_keepalive_timeout: Duration,
+    /// Connections older than this are closed gracefully (GOAWAY), so clients
+    /// reconnect and spread over new replicas. `None`: no limit.
+    pub max_connection_age: Option<Duration>,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +67,7 @@ impl Default for ServerSettings {
             max_concurrent_streams: 256,
             http2_keepalive_interval: Duration::from_secs(30),
             http2_keepalive_timeout: Duration::from_secs(10),
+            max_connection_age: None,
         }
     }
 }
@@ -99,6 +103,9 @@ pub async fn serve(
     let mut builder = Server::builder();
     if let Some(tls) = security.tls {
         builder = builder.tls_config(tls)?;
+    }
+    if let Some(age) = settings.max_connection_age {
+        builder = builder.max_connection_age(age);
     }
     let server = builder
         .max_concurrent_streams(settings.max_concurrent_streams)
