@@ -6,6 +6,7 @@
 //! The server is `fixtures/guarded.rs`: the security layer and TLS config on
 //! a tonic builder, with handlers that authorize first, as the facade's do.
 
+mod common;
 #[path = "fixtures/guarded.rs"]
 mod guarded;
 #[path = "fixtures/pki.rs"]
@@ -241,5 +242,80 @@ async fn sighup_reloads_the_policy_and_an_invalid_file_keeps_the_old_one() {
     assert_reached(
         builder.create_repository(create("team-b/app")).await,
         BUILDER,
+    );
+}
+
+/// The real facade (not the guarded test server): TLS, mTLS identities and
+/// the policy reach its handlers through the server wiring of `serve`.
+#[tokio::test]
+async fn the_facade_itself_enforces_mtls_and_the_policy() {
+    use ecr_facade::emulator::{Emulator, EmulatorConfig};
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+    let files = Files::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emulator = Emulator::start(listener, EmulatorConfig::default())
+        .await
+        .unwrap();
+    let mut builder = common::FacadeBuilder::new(&emulator.url());
+    builder.security = ecr_facade::security::Security::from_args(&files.mtls(false)).unwrap();
+    let facade = builder.start().await;
+    let addr = facade.addr;
+    let ca = files.pki.ca_pem().to_owned();
+    let connect = move |client: Option<pki::Pem>| {
+        let ca = ca.clone();
+        async move {
+            let mut tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .domain_name("localhost");
+            if let Some(client) = &client {
+                tls = tls.identity(tonic::transport::Identity::from_pem(
+                    &client.cert,
+                    &client.key,
+                ));
+            }
+            Endpoint::from_shared(format!("https://{addr}"))
+                .unwrap()
+                .tls_config(tls)
+                .unwrap()
+                .connect()
+                .await
+        }
+    };
+    let builder_channel = connect(Some(files.pki.client_with_uri(BUILDER)))
+        .await
+        .unwrap();
+    let mut client = EcrServiceClient::new(builder_channel.clone());
+    let created = client
+        .create_repository(create("team-a/app"))
+        .await
+        .expect("the builder may create in team-a")
+        .into_inner();
+    assert_eq!(
+        created.repository.unwrap().repository_name.as_deref(),
+        Some("team-a/app")
+    );
+    assert_denied(
+        client.create_repository(create("team-b/app")).await,
+        NOT_ALLOWED,
+        "CreateRepository",
+        "team-b/app",
+    );
+    // Probes need no identity, even under mTLS policy checks.
+    let health = HealthClient::new(builder_channel)
+        .check(HealthCheckRequest {
+            service: "ecr.v1.EcrService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    // Without a client certificate the handshake itself is refused.
+    let refusal = tls_refusal(connect(None).await).await;
+    assert!(refusal.contains("CertificateRequired"), "{refusal}");
+    assert_eq!(
+        emulator.calls("CreateRepository"),
+        1,
+        "the refused call never reached ECR"
     );
 }

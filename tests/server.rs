@@ -389,3 +389,21 @@ async fn metrics_count_rpcs_upstream_calls_and_token_events() {
         assert!(text.contains(line), "missing {line} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_request_over_the_message_size_limit_is_refused() {
+    let proxy = Proxy::start(Some(&moto().url)).await;
+    let facade = TestFacade::start(&proxy.url).await;
+    let mut client = facade.client().await;
+    // 17,000 digests of 1,000 characters: past the 16 MiB request limit.
+    let status = client
+        .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
+            repository_name: "big-request".into(),
+            layer_digests: (0..17_000).map(|i| format!("{i:01000}")).collect(),
+            registry_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(proxy.total(), 0);
+}

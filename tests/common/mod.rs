@@ -110,6 +110,7 @@ pub struct FacadeBuilder {
     pub token_source: Option<Arc<dyn TokenSource>>,
     pub server: ServerSettings,
     pub metrics: Arc<Metrics>,
+    pub security: ecr_facade::security::Security,
 }
 
 impl FacadeBuilder {
@@ -123,6 +124,7 @@ impl FacadeBuilder {
                 ..ServerSettings::default()
             },
             metrics: Metrics::new(),
+            security: ecr_facade::security::Security::default(),
         }
     }
 
@@ -132,7 +134,8 @@ impl FacadeBuilder {
         let facade = match self.token_source {
             Some(source) => EcrFacade::with_token_source(client, self.settings, metrics, source),
             None => EcrFacade::new(client, self.settings, metrics),
-        };
+        }
+        .with_authorizer(self.security.authorizer.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel();
@@ -141,7 +144,7 @@ impl FacadeBuilder {
             facade.clone(),
             self.server,
             Arc::clone(&self.metrics),
-            ecr_facade::security::Security::default(),
+            self.security,
             async {
                 // Dropping the TestFacade (and so the sender) does not stop
                 // the server: only `begin_shutdown`/`stop` do.
