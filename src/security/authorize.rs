@@ -120,7 +120,7 @@ impl Authorizer {
         };
         // The part of the scope the policy does not grant, if any.
         let refused = match scope {
-            Scope::Registry => (!policy.allows(identity, action, None)).then_some(scope),
+            Scope::Registry => (!policy.allows_every_repository(identity, action)).then_some(scope),
             Scope::Repository(name) => {
                 (!policy.allows(identity, action, Some(name))).then_some(scope)
             }
@@ -153,7 +153,7 @@ fn not_allowed(identity: &Identity, action: &str, scope: Scope<'_>) -> Status {
 /// What a message says the call was on.
 fn target(scope: Scope<'_>) -> String {
     match scope {
-        Scope::Registry => String::new(),
+        Scope::Registry => " (a token valid on every repository)".to_owned(),
         Scope::Repository(name) => format!(" on repository {name:?}"),
         Scope::Repositories([]) => " on every repository".to_owned(),
         Scope::Repositories(names) => format!(" on repositories {names:?}"),

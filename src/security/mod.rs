@@ -31,15 +31,16 @@
 //! are patterns where `*` matches any run of characters, `/` included:
 //! `"team-a/*"` covers `team-a/app` and `team-a/x/y`, not `team-a`. A request
 //! naming several repositories (DescribeRepositories) needs every one; one
-//! naming none needs the pattern `"*"`; GetAuthorizationToken, which names
-//! no repository, needs the action on any pattern.
+//! naming none needs the pattern `"*"`; so does GetAuthorizationToken,
+//! whose token is a `docker login` password valid on every repository the
+//! facade's role reaches (and `--read-only` refuses it).
 //!
 //! ```toml
 //! # CI builds push into team-a's repositories and may create them.
 //! [[caller]]
 //! certificate = "spiffe://cluster.local/ns/ci/sa/builder"
 //! actions = ["BatchCheckLayerAvailability", "CompleteLayerUpload",
-//!            "CreateRepository", "DescribeRepositories", "GetAuthorizationToken"]
+//!            "CreateRepository", "DescribeRepositories"]
 //! repositories = ["team-a/*"]
 //!
 //! # Any workload of the cluster may pull anything.

@@ -19,12 +19,15 @@ pub const ACTIONS: [&str; 11] = [
 ];
 
 /// The actions that change the registry, all refused by `--read-only`.
-pub const MUTATING_ACTIONS: [&str; 5] = [
+pub const MUTATING_ACTIONS: [&str; 6] = [
     "BatchDeleteImage",
     "CompleteLayerUpload",
     "CreateRepository",
     "DeleteRepository",
     "DeleteRepositoryPolicy",
+    // The token is a `docker login` password with the facade's own IAM
+    // rights (push and delete included): handing it out is never read-only.
+    "GetAuthorizationToken",
 ];
 
 /// Whether `action` changes the registry.
@@ -35,8 +38,9 @@ pub fn is_mutating(action: &str) -> bool {
 /// The repositories one request touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
-    /// No repository (GetAuthorizationToken): allowed when the caller has
-    /// the action on any repository pattern.
+    /// The whole registry (GetAuthorizationToken): the token it returns works
+    /// on every repository the facade's role can reach, so the caller needs
+    /// the action on the pattern `*`.
     Registry,
     /// One repository.
     Repository(&'a str),

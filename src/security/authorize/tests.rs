@@ -6,7 +6,7 @@ use tonic_types::StatusExt;
 const POLICY: &str = r#"
     [[caller]]
     certificate = "spiffe://cluster.local/ns/ci/sa/builder"
-    actions = ["CreateRepository", "DescribeRepositories", "DescribeImages"]
+    actions = ["CreateRepository", "DescribeRepositories", "DescribeImages", "GetAuthorizationToken"]
     repositories = ["team-a/*"]
 
     [[caller]]
@@ -107,14 +107,14 @@ fn every_named_repository_must_be_allowed() {
 }
 
 #[test]
-fn registry_wide_actions_need_the_action_on_any_pattern() {
+fn registry_wide_tokens_need_the_action_on_every_repository() {
     let authz = authorizer(false);
     let status = authz
         .authorize(Some(&builder()), "GetAuthorizationToken", Scope::Registry)
         .unwrap_err();
     assert_eq!(
         status.message(),
-        "caller spiffe://cluster.local/ns/ci/sa/builder may not call GetAuthorizationToken"
+        "caller spiffe://cluster.local/ns/ci/sa/builder may not call GetAuthorizationToken (a token valid on every repository)"
     );
     assert!(!error_info(&status).1.contains_key("repository"));
     let admin = Identity::Certificate("admin.example".into());
@@ -222,4 +222,20 @@ fn requests_are_authorized_from_their_extensions_and_message() {
         authz.authorize_request(&request).unwrap_err().code(),
         Code::PermissionDenied
     );
+}
+
+#[test]
+fn a_token_grant_on_some_repositories_does_not_hand_out_a_registry_token() {
+    // The builder holds GetAuthorizationToken on team-a/* only: the token
+    // would work on every repository, so it is refused.
+    let status = authorizer(false)
+        .authorize(Some(&builder()), "GetAuthorizationToken", Scope::Registry)
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // Read-only refuses it even to a caller allowed everything.
+    let admin = Identity::Certificate("admin.example".into());
+    let status = authorizer(true)
+        .authorize(Some(&admin), "GetAuthorizationToken", Scope::Registry)
+        .unwrap_err();
+    assert_eq!(error_info(&status).0, REASON_READ_ONLY);
 }
