@@ -29,10 +29,18 @@ pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
+/// How much earlier than the caller's deadline the facade answers: tonic's
+/// own timer (started when the request arrived) would otherwise win the race
+/// and answer CANCELLED without details.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(5);
+
 /// When the RPC must be answered: now + the smaller of the caller's timeout
-/// and the server's default.
+/// (less [`ANSWER_MARGIN`], at most a tenth of it) and the server's default.
 pub fn deadline(metadata: &MetadataMap, default_timeout: Duration) -> Instant {
-    let budget = grpc_timeout(metadata).map_or(default_timeout, |t| t.min(default_timeout));
+    let budget = grpc_timeout(metadata).map_or(default_timeout, |t| {
+        t.saturating_sub(ANSWER_MARGIN.min(t / 10))
+            .min(default_timeout)
+    });
     Instant::now() + budget
 }
 
@@ -74,7 +82,14 @@ mod tests {
     async fn the_smaller_budget_wins() {
         let now = Instant::now();
         let default = Duration::from_secs(60);
-        assert_eq!(deadline(&with("2S"), default) - now, Duration::from_secs(2));
+        assert_eq!(
+            deadline(&with("2S"), default) - now,
+            Duration::from_secs(2) - ANSWER_MARGIN
+        );
+        assert_eq!(
+            deadline(&with("20m"), default) - now,
+            Duration::from_millis(18)
+        );
         assert_eq!(deadline(&with("5M"), default) - now, default);
         assert_eq!(deadline(&MetadataMap::new(), default) - now, default);
     }
