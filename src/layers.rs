@@ -11,9 +11,12 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use futures::StreamExt;
-use tokio::sync::mpsc;
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::error::{Error, UpstreamError};
@@ -26,57 +29,89 @@ pub type Item = Result<pb::BatchCheckLayerAvailabilityResponse, Status>;
 /// Reason given for a digest the upstream answer left out.
 pub const NO_ANSWER_REASON: &str = "ecr returned no result for this digest";
 
-/// Starts the fan-out of `digests` over `call` and returns the stream's
-/// receiving end. At `deadline` the stream ends with DEADLINE_EXCEEDED and the
-/// outstanding upstream calls are dropped.
+/// The stream handed to tonic: each finished batch, then the terminal
+/// outcome (nothing on success, else the error's status).
+pub type LayerStream = Pin<Box<dyn Stream<Item = Item> + Send>>;
+
+/// Starts the fan-out of `digests` over `call` and returns its stream. At
+/// `deadline` the stream ends with DEADLINE_EXCEEDED and the outstanding
+/// upstream calls are dropped — also while the client is not reading.
+///
+/// Messages go through a bounded channel; the terminal outcome goes through
+/// a oneshot that the producer fills last, so a stream can only end as a
+/// success when the producer said so (if it died, the stream ends INTERNAL).
 pub fn fan_out<F, Fut>(
     digests: Vec<String>,
     concurrency: usize,
     deadline: Instant,
     call: F,
-) -> mpsc::Receiver<Item>
+) -> LayerStream
 where
     F: Fn(Vec<String>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<pb::BatchCheckLayerAvailabilityResponse, Error>> + Send + 'static,
 {
     let concurrency = concurrency.max(1);
     let (tx, rx) = mpsc::channel(concurrency);
+    let (done, outcome) = oneshot::channel::<Result<(), Status>>();
     tokio::spawn(async move {
         let batches = batches(digests);
-        let mut results = futures::stream::iter(batches)
+        let results = futures::stream::iter(batches)
             .map(move |batch| {
                 let asked = batch.clone();
                 let answer = call(batch);
                 async move { answer.await.map(|response| complete(response, &asked)) }
             })
             .buffer_unordered(concurrency);
-        loop {
-            let next = tokio::select! {
+        // Dropping `results` when this returns cancels every upstream call
+        // still running.
+        let result = produce(results, &tx, deadline).await;
+        let _ = done.send(result);
+    });
+    let terminal = futures::stream::once(async move {
+        match outcome.await {
+            Ok(Ok(())) => None,
+            Ok(Err(status)) => Some(Err(status)),
+            Err(_) => Some(Err(Status::internal(
+                "the layer check stopped unexpectedly; the error has been logged",
+            ))),
+        }
+    })
+    .filter_map(std::future::ready);
+    Box::pin(ReceiverStream::new(rx).chain(terminal))
+}
+
+/// Forwards finished batches until done, the client leaves, a batch fails or
+/// the deadline passes (checked while waiting for ECR *and* for the client).
+async fn produce(
+    mut results: impl Stream<Item = Result<pb::BatchCheckLayerAvailabilityResponse, Error>> + Unpin,
+    tx: &mpsc::Sender<Item>,
+    deadline: Instant,
+) -> Result<(), Status> {
+    let expired = || {
+        let err = UpstreamError::deadline_exceeded("BatchCheckLayerAvailability");
+        Err(Error::from(err).to_status())
+    };
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = tx.closed() => return Ok(()),
+            () = tokio::time::sleep_until(deadline) => return expired(),
+            next = results.next() => next,
+        };
+        match next {
+            None => return Ok(()),
+            Some(Ok(response)) => tokio::select! {
                 biased;
-                () = tx.closed() => break,
-                () = tokio::time::sleep_until(deadline) => {
-                    let expired = UpstreamError::deadline_exceeded("BatchCheckLayerAvailability");
-                    let _ = tx.send(Err(Error::from(expired).to_status())).await;
-                    break;
-                }
-                next = results.next() => next,
-            };
-            match next {
-                None => break,
-                Some(Ok(response)) => {
-                    if tx.send(Ok(response)).await.is_err() {
-                        break;
+                () = tokio::time::sleep_until(deadline) => return expired(),
+                sent = tx.send(Ok(response)) => {
+                    if sent.is_err() {
+                        return Ok(());
                     }
                 }
-                Some(Err(err)) => {
-                    let _ = tx.send(Err(err.to_status())).await;
-                    break;
-                }
-            }
+            },
+            Some(Err(err)) => return Err(err.to_status()),
         }
-        // Dropping `results` here cancels every upstream call still running.
-    });
-    rx
+    }
 }
 
 /// Deduplicated digests in batches of at most [`ECR_LIST_LIMIT`].

@@ -12,7 +12,6 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures::future::{BoxFuture, FutureExt};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::requests;
@@ -182,7 +181,7 @@ impl EcrFacade {
 
 #[tonic::async_trait]
 impl EcrService for EcrFacade {
-    type BatchCheckLayerAvailabilityStream = ReceiverStream<layers::Item>;
+    type BatchCheckLayerAvailabilityStream = layers::LayerStream;
 
     async fn batch_check_layer_availability(
         &self,
@@ -219,7 +218,7 @@ impl EcrService for EcrFacade {
                 }
             },
         );
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(receiver))
     }
 
     async fn batch_delete_image(

@@ -75,10 +75,10 @@ fn digests(n: usize) -> Vec<String> {
 }
 
 async fn drain(
-    mut rx: mpsc::Receiver<Item>,
+    mut rx: LayerStream,
 ) -> (Vec<pb::BatchCheckLayerAvailabilityResponse>, Option<Status>) {
     let mut messages = Vec::new();
-    while let Some(item) = rx.recv().await {
+    while let Some(item) = rx.next().await {
         match item {
             Ok(m) => messages.push(m),
             Err(status) => return (messages, Some(status)),
@@ -184,7 +184,7 @@ async fn a_client_that_goes_away_stops_the_fan_out() {
     let mut rx = fan_out(digests(10_000), 4, far(), move |b| {
         up.call(b, Duration::from_millis(20), None)
     });
-    let first = rx.recv().await.expect("a first message");
+    let first = rx.next().await.expect("a first message");
     assert!(first.is_ok());
     drop(rx);
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -216,4 +216,48 @@ async fn the_deadline_ends_the_stream_and_drops_outstanding_calls() {
     );
     assert_eq!(upstream.running.load(Ordering::SeqCst), 0);
     assert_eq!(upstream.calls.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_still_meets_the_deadline() {
+    let upstream = Arc::new(Upstream::default());
+    let up = upstream.clone();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut stream = fan_out(digests(10_000), 2, deadline, move |b| {
+        up.call(b, Duration::from_millis(10), None)
+    });
+    // Never read: the channel (capacity 2) fills and the producer waits on
+    // the client, yet the deadline still ends it and its upstream calls.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let asked = upstream.calls.load(Ordering::SeqCst);
+    assert!(
+        asked < 100,
+        "{asked} batches asked for a client that reads nothing"
+    );
+    assert_eq!(upstream.running.load(Ordering::SeqCst), 0);
+    // What was buffered is delivered, then the deadline status.
+    let mut last = None;
+    while let Some(item) = stream.next().await {
+        last = Some(item);
+    }
+    assert_eq!(
+        last.unwrap().unwrap_err().code(),
+        tonic::Code::DeadlineExceeded
+    );
+}
+
+#[tokio::test]
+async fn a_producer_that_dies_never_ends_the_stream_as_a_success() {
+    let mut stream = fan_out(digests(300), 1, far(), |batch: Vec<String>| async move {
+        if batch.iter().any(|d| d.ends_with("0c8")) {
+            panic!("a bug while answering a batch");
+        }
+        Ok(pb::BatchCheckLayerAvailabilityResponse::default())
+    });
+    let mut last = None;
+    while let Some(item) = stream.next().await {
+        last = Some(item);
+    }
+    let status = last.expect("a terminal item").unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal);
 }
