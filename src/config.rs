@@ -111,13 +111,14 @@ pub struct ServeArgs {
     pub operation_timeout: Duration,
 
     /// A cached authorization token is served only while it stays valid for
-    /// at least this long; otherwise a fresh one is fetched.
-    #[arg(long, env = "ECR_FACADE_TOKEN_MIN_TTL", default_value = "6h", value_parser = humantime::parse_duration)]
+    /// at least this long; otherwise a fresh one is fetched. Between 1m and
+    /// 11h (ECR's tokens last 12 hours).
+    #[arg(long, env = "ECR_FACADE_TOKEN_MIN_TTL", default_value = "6h", value_parser = parse_token_min_ttl)]
     pub token_min_ttl: Duration,
 
     /// Most layer digests one BatchCheckLayerAvailability request may carry.
     #[arg(long, env = "ECR_FACADE_MAX_LAYER_DIGESTS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_layer_digests: u32,
 
     /// Most upstream batches (of ≤ 100 digests) one BatchCheckLayerAvailability
@@ -174,6 +175,15 @@ pub struct ServeArgs {
     /// before the server exits anyway.
     #[arg(long, env = "ECR_FACADE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+}
+
+fn parse_token_min_ttl(value: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if (Duration::from_secs(60)..=Duration::from_secs(11 * 3600)).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err("must be between 1m and 11h: ECR's tokens last 12 hours, so a longer minimum would never cache one".to_owned())
+    }
 }
 
 /// Settings of the upstream SDK client.
@@ -299,6 +309,9 @@ mod tests {
             ["ecr-facade", "serve", "--max-attempts", "0"],
             ["ecr-facade", "serve", "--max-layer-digests", "0"],
             ["ecr-facade", "serve", "--token-min-ttl", "soon"],
+            ["ecr-facade", "serve", "--token-min-ttl", "12h"],
+            ["ecr-facade", "serve", "--token-min-ttl", "0s"],
+            ["ecr-facade", "serve", "--max-layer-digests", "100001"],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} was accepted");
         }

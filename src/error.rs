@@ -20,6 +20,10 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 pub const ECR_DOMAIN: &str = "ecr.amazonaws.com";
 /// `ErrorInfo.domain` of errors raised by the facade itself.
 pub const FACADE_DOMAIN: &str = "ecr-facade";
+/// Most field violations listed in one status (message and `BadRequest`):
+/// all of them could overflow the trailers of a 100-item request.
+pub const MAX_LISTED_VIOLATIONS: usize = 20;
+
 /// Back-off suggested in `RetryInfo` when ECR throttles.
 pub const THROTTLE_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -77,11 +81,14 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidRequest(violations) => {
                 write!(f, "invalid request: ")?;
-                for (i, v) in violations.iter().enumerate() {
+                for (i, v) in violations.iter().take(MAX_LISTED_VIOLATIONS).enumerate() {
                     if i > 0 {
                         write!(f, "; ")?;
                     }
                     write!(f, "{}: {}", v.field, v.description)?;
+                }
+                if violations.len() > MAX_LISTED_VIOLATIONS {
+                    write!(f, "; and {} more", violations.len() - MAX_LISTED_VIOLATIONS)?;
                 }
                 Ok(())
             }
@@ -321,7 +328,13 @@ impl Error {
             Error::InvalidRequest(violations) => Status::with_error_details(
                 Code::InvalidArgument,
                 self.to_string(),
-                ErrorDetails::with_bad_request(violations.clone()),
+                ErrorDetails::with_bad_request(
+                    violations
+                        .iter()
+                        .take(MAX_LISTED_VIOLATIONS)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                ),
             ),
             Error::Upstream(err) => {
                 Status::with_error_details(err.code(), err.message(), err.details())
@@ -358,12 +371,14 @@ fn display_chain(err: &(dyn StdError + 'static)) -> String {
 /// Removes what could be a credential from an upstream message: AWS access key
 /// ids and long opaque tokens (session tokens, signatures, base64 blobs).
 pub fn scrub(message: &str) -> String {
+    // A token character can be part of a key or a base64 blob; anything else
+    // (spaces, quotes, brackets, dots, colons…) separates words.
+    let separator =
+        |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
     message
-        .split_inclusive(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ',' | '=' | '&'))
+        .split_inclusive(separator)
         .map(|word| {
-            let trimmed = word.trim_end_matches(|c: char| {
-                c.is_whitespace() || matches!(c, '\'' | '"' | ',' | '=' | '&')
-            });
+            let trimmed = word.trim_end_matches(separator);
             let tail = &word[trimmed.len()..];
             if looks_secret(trimmed) {
                 format!("<redacted>{tail}")

@@ -108,7 +108,7 @@ where
         // Joins the caller's trace when spans are exported (a no-op otherwise).
         let _ = span.set_parent(crate::telemetry::parent_from_headers(request.headers()));
         let stream = method == STREAMING_METHOD;
-        let exempt = method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection.");
+        let exempt = crate::security::is_open_method(&method);
         let permit = if exempt {
             None
         } else {
@@ -121,7 +121,7 @@ where
         let mut end = RpcEnd {
             span: span.clone(),
             start: Instant::now(),
-            method,
+            method: metric_label(&method),
             stream,
             metrics: Arc::clone(&self.layer.metrics),
             permit,
@@ -145,6 +145,20 @@ where
                 })
             }))
         })
+    }
+}
+
+/// The `method` label of the metrics: the path for the services served,
+/// `unknown` for anything else (a client must not mint label values).
+fn metric_label(path: &str) -> String {
+    let served = crate::security::is_open_method(path)
+        || path
+            .strip_prefix("/ecr.v1.EcrService/")
+            .is_some_and(|rpc| crate::security::ACTIONS.contains(&rpc));
+    if served {
+        path.to_owned()
+    } else {
+        "unknown".to_owned()
     }
 }
 
@@ -348,6 +362,20 @@ mod tests {
             assert!(uuid::Uuid::parse_str(&made).is_ok());
         }
         assert!(uuid::Uuid::parse_str(&request_id(&http::HeaderMap::new())).is_ok());
+    }
+
+    #[test]
+    fn only_served_methods_become_metric_labels() {
+        assert_eq!(
+            metric_label("/ecr.v1.EcrService/DescribeImages"),
+            "/ecr.v1.EcrService/DescribeImages"
+        );
+        assert_eq!(
+            metric_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(metric_label("/ecr.v1.EcrService/Nope"), "unknown");
+        assert_eq!(metric_label("/made/up/path-123"), "unknown");
     }
 
     #[test]

@@ -194,6 +194,8 @@ impl TokenCache {
     /// cache itself, so it completes even if every waiter goes away.
     fn start_flight(&self, keys: Vec<Key>) -> Flight {
         let inner = Arc::clone(&self.inner);
+        let orphaned = Arc::clone(&self.inner);
+        let flight_keys = keys.clone();
         let task = tokio::spawn(async move {
             let registry_ids = keys
                 .iter()
@@ -206,12 +208,14 @@ impl TokenCache {
             inner.file(&keys, result)
         });
         async move {
-            // The task only ends early if the runtime shuts down.
-            task.await.unwrap_or(Err(Error::Upstream(UpstreamError {
-                action: "GetAuthorizationToken",
-                kind: UpstreamErrorKind::Other,
-                request_id: None,
-            })))
+            match task.await {
+                Ok(result) => result,
+                Err(_) => {
+                    // The fetch panicked (or the runtime is going away): its
+                    // flight must not stay attached to these registries.
+                    orphaned.file(&flight_keys, Err(fetch_died()))
+                }
+            }
         }
         .boxed()
         .shared()
@@ -250,8 +254,12 @@ impl Inner {
         for key in keys {
             let slot = slots.entry(key.clone()).or_default();
             slot.inflight = None;
-            let Ok(by_key) = &by_key else { continue };
-            let Some(data) = by_key.get(key) else {
+            let data = by_key.as_ref().ok().and_then(|by_key| by_key.get(key));
+            let Some(data) = data else {
+                // Nothing to keep: no entry per registry id ever asked for.
+                if slot.cached.is_none() {
+                    slots.remove(key);
+                }
                 continue;
             };
             let valid_until = now + remaining_validity(data);
@@ -266,6 +274,15 @@ impl Inner {
         }
         by_key.map(Arc::new)
     }
+}
+
+fn fetch_died() -> Error {
+    tracing::error!("the authorization-token fetch task died");
+    Error::Upstream(UpstreamError {
+        action: "GetAuthorizationToken",
+        kind: UpstreamErrorKind::Other,
+        request_id: None,
+    })
 }
 
 fn keys_for(registry_ids: &[String]) -> Vec<Key> {

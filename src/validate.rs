@@ -175,11 +175,12 @@ impl Violations {
 }
 
 fn length_violation(value: &str, min: usize, max: usize) -> Option<String> {
-    // Lengths are in characters; a byte count is a cheap lower/upper bound.
-    if value.len() >= min && value.len() <= max {
-        return None;
-    }
-    let chars = value.chars().count();
+    // Lengths are in characters (ASCII: one byte each).
+    let chars = if value.is_ascii() {
+        value.len()
+    } else {
+        value.chars().count()
+    };
     if chars < min {
         Some(format!("must have length greater than or equal to {min}"))
     } else if chars > max {

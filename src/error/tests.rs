@@ -189,3 +189,31 @@ fn scrub_removes_keys_and_tokens_but_keeps_names() {
         "the repository 'x' does not exist"
     );
 }
+
+#[test]
+fn scrub_finds_keys_next_to_punctuation() {
+    for message in [
+        "(AKIAIOSFODNN7EXAMPLE)",
+        "key AKIAIOSFODNN7EXAMPLE.",
+        "id:ASIAIOSFODNN7EXAMPLE;",
+    ] {
+        let scrubbed = scrub(message);
+        assert!(!scrubbed.contains("IOSFODNN7EXAMPLE"), "{scrubbed}");
+        assert!(scrubbed.contains("<redacted>"), "{scrubbed}");
+    }
+}
+
+#[test]
+fn a_long_list_of_violations_is_capped() {
+    let violations = (0..100)
+        .map(|i| FieldViolation::new(format!("layer_digests[{i}]"), "must match pattern x"))
+        .collect();
+    let status = Error::InvalidRequest(violations).to_status();
+    let bad = status.get_details_bad_request().unwrap();
+    assert_eq!(bad.field_violations.len(), MAX_LISTED_VIOLATIONS);
+    assert!(
+        status.message().ends_with("and 80 more"),
+        "{}",
+        status.message()
+    );
+}

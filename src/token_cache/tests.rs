@@ -274,3 +274,42 @@ fn proxy_endpoints_name_their_registry() {
     );
     assert_eq!(registry_of_endpoint("http://127.0.0.1:5000"), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn failed_fetches_leave_no_entry_behind() {
+    let source = FakeSource::new(12 * HOUR);
+    source.fail(true);
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
+    for i in 0..20 {
+        let id = format!("{:012}", 100_000 + i);
+        assert!(cache.get(&[id]).await.is_err());
+    }
+    assert_eq!(cache.inner.slots.lock().unwrap().len(), 0);
+}
+
+/// A source whose fetch panics once, then answers.
+struct PanicsOnce(AtomicUsize);
+
+impl TokenSource for PanicsOnce {
+    fn fetch(&self, _: Vec<String>) -> BoxFuture<'static, Result<Vec<AuthorizationData>, Error>> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        async move {
+            assert!(n > 0, "a bug in the first fetch");
+            Ok(vec![token_for("123456789012", n, 12 * HOUR)])
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_fetch_that_panics_does_not_poison_its_registry() {
+    let source = Arc::new(PanicsOnce(AtomicUsize::new(0)));
+    let cache = TokenCache::new(source.clone(), MIN_TTL, Metrics::new());
+    assert!(cache.get(&[]).await.is_err());
+    let data = cache
+        .get(&[])
+        .await
+        .expect("a new fetch after the dead one");
+    assert_eq!(tokens(&data), ["token-123456789012-1"]);
+    assert_eq!(source.0.load(Ordering::SeqCst), 2);
+}

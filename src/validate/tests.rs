@@ -410,3 +410,26 @@ fn every_violation_is_reported_at_once() {
     assert!(violations[1].description.contains("must match pattern"));
     assert_eq!(violations[2].description, "is required");
 }
+
+#[test]
+fn multibyte_characters_count_once_at_the_lower_bound() {
+    // One character in two bytes is still shorter than a 1-character... and
+    // a 2-character minimum: "é" has 2 bytes but 1 character.
+    let tag = |t: &str| pb::BatchDeleteImageRequest {
+        repository_name: "ab".into(),
+        image_ids: vec![pb::ImageIdentifier {
+            image_tag: Some(t.to_owned()),
+            image_digest: None,
+        }],
+        registry_id: None,
+    };
+    assert!(flagged(&tag("é")).is_empty());
+    assert_eq!(
+        length_violation("é", 2, 10).as_deref(),
+        Some("must have length greater than or equal to 2")
+    );
+    assert_eq!(
+        length_violation("ééé", 1, 2).as_deref(),
+        Some("must have length less than or equal to 2")
+    );
+}
