@@ -218,7 +218,7 @@ impl UpstreamError {
                     http_status: service.raw().status().as_u16(),
                 },
             },
-            SdkError::ConstructionFailure(_) => UpstreamErrorKind::Other,
+            // ConstructionFailure and anything newer: logged below.
             _ => UpstreamErrorKind::Other,
         };
         let request_id = request_id.or_else(|| match &err {

@@ -12,6 +12,9 @@
 //! - [`metrics`]: Prometheus metrics and their listener;
 //! - [`service`]: the thin tonic handlers;
 //! - [`rpc_layer`]: request ids, RPC spans and logs, load shedding, RPC metrics;
+//! - [`telemetry`]: the log subscriber and OTLP span export;
+//! - [`security`]: TLS/mTLS, caller identity and the authorization policy;
+//! - [`emulator`]: the embedded ECR emulator (`serve --emulator`, `emulator`);
 //! - [`server`]: health, reflection, limits and graceful shutdown.
 
 pub mod config;

@@ -10,13 +10,12 @@
 use regex::Regex;
 
 use super::error::ApiError;
+/// Most items in any request list (`imageIds`, `layerDigests`, ...).
+pub use crate::validate::ECR_LIST_LIMIT as LIST_LIMIT;
 use crate::validate::{
     EXCLUSION_FILTER, EXCLUSION_FILTER_PATTERN, LAYER_DIGEST, LAYER_DIGEST_PATTERN, REGISTRY_ID,
     REGISTRY_ID_PATTERN, REPOSITORY_NAME, REPOSITORY_NAME_PATTERN, UPLOAD_ID, UPLOAD_ID_PATTERN,
 };
-
-/// Most items in any request list (`imageIds`, `layerDigests`, ...).
-pub const LIST_LIMIT: usize = 100;
 
 /// A required member: `must not be null` when absent.
 pub fn required<'a, T>(field: &str, value: &'a Option<T>) -> Result<&'a T, ApiError> {
