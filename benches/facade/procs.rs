@@ -96,15 +96,24 @@ impl Child {
         if let Some(value) = self.seen.iter().find_map(|l| field(l, key)) {
             return Ok(value);
         }
-        let lines = self.lines.as_ref().context("child output no longer read")?;
         loop {
+            let lines = self.lines.as_ref().context("child output no longer read")?;
             let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
+            match lines.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) => {
                     let value = field(&line, key);
                     self.seen.push(line);
                     if let Some(value) = value {
                         return Ok(value);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    // A child that died says nothing more: fail now.
+                    if let Some(status) = self.child.try_wait()? {
+                        bail!(
+                            "the child exited ({status}) before saying {key}=; it said:\n{}",
+                            self.seen.join("\n")
+                        );
                     }
                 }
                 Err(_) => bail!(

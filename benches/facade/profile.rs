@@ -32,6 +32,8 @@ pub struct Params {
     pub callgrind_calls: Option<(u64, u64)>,
     /// Seconds of perf sampling per target; `None` skips perf.
     pub perf_for: Option<Duration>,
+    /// Calls that warm up and size each perf run.
+    pub perf_warmup_calls: u64,
 }
 
 impl Params {
@@ -39,6 +41,7 @@ impl Params {
         Self {
             callgrind_calls: Some((2_000, 300)),
             perf_for: Some(Duration::from_secs(3)),
+            perf_warmup_calls: 2_000,
         }
     }
 
@@ -47,6 +50,7 @@ impl Params {
         Self {
             callgrind_calls: None,
             perf_for: Some(Duration::from_millis(500)),
+            perf_warmup_calls: 200,
         }
     }
 }
@@ -104,7 +108,7 @@ pub fn run(client_rt: &Runtime, params: &Params, scratch: &Path) -> anyhow::Resu
     }
     if let Some(duration) = params.perf_for {
         if perf_works() {
-            outcome.samples = perf(duration, scratch)?;
+            outcome.samples = perf(duration, params.perf_warmup_calls, scratch)?;
         } else {
             outcome
                 .skipped
@@ -476,7 +480,7 @@ fn perf_works() -> bool {
             .is_ok_and(|s| s.success())
 }
 
-fn perf(duration: Duration, scratch: &Path) -> anyhow::Result<Vec<Samples>> {
+fn perf(duration: Duration, warmup_calls: u64, scratch: &Path) -> anyhow::Result<Vec<Samples>> {
     let mut facade = procs::spawn_facade(
         &procs::facade_bin(),
         &[],
@@ -496,7 +500,7 @@ fn perf(duration: Duration, scratch: &Path) -> anyhow::Result<Vec<Samples>> {
     ] {
         let body = scratch.join(format!("{rpc:?}.grpc-body"));
         std::fs::write(&body, rpc.framed_body())?;
-        let warm = load::h2load(facade.addr, rpc, &body, 2_000, 16, 16)?;
+        let warm = load::h2load(facade.addr, rpc, &body, warmup_calls, 16, 16)?;
         // Enough calls to outlast the sampling window.
         let calls = (warm.requests_per_sec * (duration.as_secs_f64() + 1.0)) as u64;
         let file = scratch.join(format!("perf.{rpc:?}.data"));
