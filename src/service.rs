@@ -165,7 +165,10 @@ impl EcrFacade {
         self.admit(&request)?;
         let request = request.into_inner();
         let started = std::time::Instant::now();
-        let call = observed(&self.metrics, action, call(&self.client, request));
+        // Boxed where it is made: an SDK call's future is about 30 KB, and
+        // every move of it by value (into `observed`, into the timeout, into
+        // this future) is a memcpy of that size.
+        let call = observed(&self.metrics, action, Box::pin(call(&self.client, request)));
         let output = match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result.map_err(Error::from)?,
             Err(_) => {
@@ -202,13 +205,17 @@ impl EcrService for EcrFacade {
             self.settings.upstream_concurrency,
             deadline,
             move |batch| {
-                let call = requests::batch_check_layer_availability(
-                    &client,
-                    registry_id.clone(),
-                    repository_name.clone(),
-                    batch,
-                )
-                .send();
+                // Boxed, as in `forward`: the fan-out also keeps a slot the
+                // size of its future per stream (30 MB for 1,000 streams).
+                let call = Box::pin(
+                    requests::batch_check_layer_availability(
+                        &client,
+                        registry_id.clone(),
+                        repository_name.clone(),
+                        batch,
+                    )
+                    .send(),
+                );
                 let metrics = Arc::clone(&metrics);
                 async move {
                     observed(&metrics, "BatchCheckLayerAvailability", call)

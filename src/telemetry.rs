@@ -4,6 +4,8 @@
 //! The RPC spans take their parent from the caller's W3C `traceparent`
 //! ([`parent_from_headers`]), so the facade's spans join the caller's trace.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -14,6 +16,15 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
+
+/// Whether spans are exported (set once by [`init`] with an endpoint).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported: without an exporter a span's OpenTelemetry
+/// parent has no use, and extracting it costs every call.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
 
 /// Keeps the span exporter alive; [`Telemetry::shutdown`] flushes it.
 #[derive(Debug, Default)]
@@ -50,6 +61,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
     };
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = otlp_endpoint.map(otlp_provider).transpose()?;
+    EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     let otel = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("ecr-facade")));
