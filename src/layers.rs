@@ -114,21 +114,37 @@ async fn produce(
     }
 }
 
-/// Deduplicated digests in batches of at most [`ECR_LIST_LIMIT`].
-fn batches(digests: Vec<String>) -> Vec<Vec<String>> {
-    let mut seen = HashSet::with_capacity(digests.len());
-    let mut unique = Vec::with_capacity(digests.len());
-    for digest in digests {
-        if seen.insert(digest.clone()) {
-            unique.push(digest);
+/// Deduplicated digests in batches of at most [`ECR_LIST_LIMIT`], made as
+/// they are needed: the first batch goes upstream after its own hundred
+/// digests are checked, not after all of them (10,000 digests take
+/// milliseconds to deduplicate), and the rest is done while calls run.
+struct Batches {
+    digests: std::vec::IntoIter<String>,
+    seen: HashSet<String>,
+}
+
+fn batches(digests: Vec<String>) -> Batches {
+    Batches {
+        seen: HashSet::with_capacity(digests.len()),
+        digests: digests.into_iter(),
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Vec<String>;
+
+    fn next(&mut self) -> Option<Vec<String>> {
+        let mut batch = Vec::with_capacity(ECR_LIST_LIMIT.min(self.digests.len()));
+        for digest in self.digests.by_ref() {
+            if self.seen.insert(digest.clone()) {
+                batch.push(digest);
+                if batch.len() == ECR_LIST_LIMIT {
+                    break;
+                }
+            }
         }
+        (!batch.is_empty()).then_some(batch)
     }
-    let mut out = Vec::with_capacity(unique.len().div_ceil(ECR_LIST_LIMIT));
-    let mut rest = unique.into_iter().peekable();
-    while rest.peek().is_some() {
-        out.push(rest.by_ref().take(ECR_LIST_LIMIT).collect());
-    }
-    out
 }
 
 /// Adds a failure for every asked digest the response does not mention.

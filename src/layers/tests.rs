@@ -123,6 +123,25 @@ async fn every_digest_is_answered_once_in_batches_of_a_hundred() {
     );
 }
 
+#[test]
+fn batches_keep_order_and_drop_duplicates_across_batch_boundaries() {
+    // 0..150, then 0..150 again (all duplicates), then 150..250.
+    let unique = digests(250);
+    let asked: Vec<String> = unique[..150]
+        .iter()
+        .chain(&unique[..150])
+        .chain(&unique[150..])
+        .cloned()
+        .collect();
+    let made: Vec<Vec<String>> = batches(asked).collect();
+    assert_eq!(
+        made.iter().map(Vec::len).collect::<Vec<_>>(),
+        [100, 100, 50]
+    );
+    assert_eq!(made.concat(), unique);
+    assert_eq!(batches(Vec::new()).count(), 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn at_most_the_configured_batches_run_at_once() {
     for concurrency in [1, 3, 8] {
