@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -139,7 +140,7 @@ async fn api(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) 
     };
     let (latency, verdict) = shared.faults.decide(op);
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        precise_sleep(latency).await;
     }
     let fault = match verdict {
         Verdict::Pass => None,
@@ -241,6 +242,23 @@ fn too_large(request_id: &str, limit: usize) -> Response {
     response
 }
 
+/// Waits `latency` to within a fraction of a millisecond. tokio's timer
+/// ticks in whole milliseconds and rounds up, so `sleep(20ms)` lasts ≈ 21.5 ms;
+/// the last two milliseconds are slept on a blocking thread with the OS's
+/// high-resolution timer instead, so injected latency is what was asked.
+async fn precise_sleep(latency: Duration) {
+    const COARSE_MARGIN: Duration = Duration::from_millis(2);
+    let deadline = Instant::now() + latency;
+    if let Some(coarse) = latency.checked_sub(COARSE_MARGIN) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(Instant::now());
+    if !rest.is_zero() {
+        // A failed join (runtime shutting down) only shortens the wait.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +296,14 @@ mod tests {
             read_limited(Body::from(vec![0u8; 11]), 10).await,
             Err(BodyError::TooLarge)
         ));
+    }
+
+    #[tokio::test]
+    async fn injected_latency_is_never_shorter_than_asked() {
+        for latency in [Duration::from_micros(300), Duration::from_millis(3)] {
+            let started = Instant::now();
+            precise_sleep(latency).await;
+            assert!(started.elapsed() >= latency, "{latency:?}");
+        }
     }
 }
