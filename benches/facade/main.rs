@@ -80,6 +80,13 @@ fn parse_options(args: &[String]) -> anyhow::Result<Option<Options>> {
     }))
 }
 
+/// The binary's allocator, so that the in-process scenarios (1, 3) and
+/// the bare tonic baseline (this program re-executed) measure what the
+/// facade binary does, and the baseline differs from the facade only in
+/// the work the facade does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--serve-echo") {

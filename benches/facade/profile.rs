@@ -594,7 +594,7 @@ fn component(dso: &str, symbol: &str) -> String {
             "tcache",
         ];
         return if allocator.iter().any(|a| symbol.contains(a)) {
-            "allocator (malloc/free)".into()
+            "allocator (glibc malloc/free)".into()
         } else if symbol.contains("mem") || symbol.contains("str") {
             "memcpy/memcmp".into()
         } else {
@@ -603,6 +603,11 @@ fn component(dso: &str, symbol: &str) -> String {
     }
     if dso.contains("vdso") {
         return "clock_gettime (vdso)".into();
+    }
+    // jemalloc, linked in as the global allocator (symbols prefixed by
+    // tikv-jemalloc-sys).
+    if symbol.starts_with("_rjem_") || symbol.starts_with("je_") || symbol.contains("jemalloc") {
+        return "allocator (jemalloc)".into();
     }
     let path = symbol
         .trim_start_matches('<')
