@@ -56,6 +56,10 @@ pub struct Row {
     pub first_message: Duration,
     pub messages: usize,
     pub upstream_calls: u64,
+    /// CPU time of the whole bench process (client, facade and emulator)
+    /// during the median stream, per second of its wall time: near the
+    /// core count means the stream was CPU-bound, not waiting on latency.
+    pub cores_busy: f64,
 }
 
 const REPOSITORY: &str = "bench/fanout";
@@ -110,10 +114,17 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
         client_rt.block_on(stream(channel.clone(), digests[..1].to_vec()))?;
         let mut totals = Vec::new();
         let mut firsts = Vec::new();
+        let mut busy = Vec::new();
         let mut messages = 0;
         let calls_before = emulator.calls(OPERATION);
         for _ in 0..params.repeats {
-            let seen = client_rt.block_on(stream(channel.clone(), digests.clone()))?;
+            let digests = digests.clone();
+            let cpu_before = process_cpu();
+            let seen = client_rt.block_on(stream(channel.clone(), digests))?;
+            busy.push((
+                seen.total,
+                (process_cpu() - cpu_before) / seen.total.as_secs_f64(),
+            ));
             ensure!(
                 seen.answered == params.digests,
                 "c={concurrency}: {} of {} digests answered",
@@ -129,6 +140,7 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
         facade.stop(server_rt)?;
         totals.sort();
         firsts.sort();
+        busy.sort_by_key(|(total, _)| *total);
         rows.push(Row {
             concurrency,
             batches,
@@ -137,6 +149,7 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
             first_message: firsts[firsts.len() / 2],
             messages,
             upstream_calls,
+            cores_busy: busy[busy.len() / 2].1,
         });
     }
     server_rt.block_on(emulator.shutdown());
@@ -149,6 +162,18 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
         decode,
         validate,
     })
+}
+
+/// CPU seconds this process has used (all threads), to the microsecond.
+fn process_cpu() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
 
 /// Median latency of one upstream batch of 100 digests, called directly.

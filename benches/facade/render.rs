@@ -172,7 +172,9 @@ pub fn fanout(info: &RunInfo, o: &fanout::Outcome, params: &fanout::Params, smok
         out,
         "One stream of {} digests ({} upstream batches of ≤ 100) with {} ms injected into every \
          upstream call (emulator fault `latency`), emulator and facade in-process on one 2-worker \
-         runtime; median of {} streams per concurrency. Ideal = ceil(batches / c) × {} ms. Targets: \
+         runtime; median of {} streams per concurrency. Ideal = ceil(batches / c) × {} ms. \
+         Cores busy: CPU time of the bench process (client, facade and emulator) during the median \
+         stream over its wall time; near the machine's core count the stream is CPU-bound. Targets: \
          total ≤ 1.1 × ideal, first message ≤ 25 ms.\n",
         thousands(params.digests as u64),
         params.digests.div_ceil(100),
@@ -190,6 +192,7 @@ pub fn fanout(info: &RunInfo, o: &fanout::Outcome, params: &fanout::Params, smok
         "first message (ms)",
         "messages",
         "upstream calls",
+        "cores busy (bench process)",
         "total target",
         "first-message target",
     ]);
@@ -207,6 +210,7 @@ pub fn fanout(info: &RunInfo, o: &fanout::Outcome, params: &fanout::Params, smok
             ms(row.first_message),
             row.messages.to_string(),
             row.upstream_calls.to_string(),
+            format!("{:.2}", row.cores_busy),
             judged(smoke, ratio <= 1.1).to_owned(),
             judged(smoke, row.first_message <= Duration::from_millis(25)).to_owned(),
         ]);
