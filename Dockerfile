@@ -22,6 +22,10 @@ ARG RUST_VERSION=1.95
 # ---------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /build
+# jemalloc (the binary's allocator, src/main.rs) fixes its page size when it
+# is built. arm64 kernels use 4, 16 or 64 KiB pages: build for 64 KiB (2^16),
+# which runs on all three (a smaller build aborts on larger pages).
+ARG TARGETARCH
 
 # 1) Dependency layer. Only the manifests, the build script and the protos
 #    are copied, and a dummy main.rs/lib.rs is built: every crate in
@@ -35,6 +39,7 @@ RUN mkdir -p src benches/facade \
     && echo 'fn main() {}' > src/main.rs \
     && echo 'fn main() {}' > benches/facade/main.rs \
     && touch src/lib.rs \
+    && if [ "$TARGETARCH" = arm64 ]; then export JEMALLOC_SYS_WITH_LG_PAGE=16; fi \
     && cargo build --release --locked --bin ecr-facade \
     && rm -rf src
 
@@ -43,6 +48,7 @@ RUN mkdir -p src benches/facade \
 #    and cargo would otherwise consider the crate fresh and ship the dummy.
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
+    && if [ "$TARGETARCH" = arm64 ]; then export JEMALLOC_SYS_WITH_LG_PAGE=16; fi \
     && cargo build --release --locked --bin ecr-facade \
     && install -D -m 0755 target/release/ecr-facade /out/ecr-facade
 

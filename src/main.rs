@@ -14,9 +14,10 @@ use ecr_facade::telemetry;
 use ecr_facade::validate::Limits;
 use tokio::net::TcpListener;
 
-/// mimalloc instead of glibc's malloc: a call allocates many small objects
+/// jemalloc instead of glibc's malloc: a call allocates many small objects
 /// on worker threads that differ from the ones freeing them, where glibc's
 /// arenas spent up to a quarter of the CPU (BENCHMARKS.md, scenario 5).
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -84,6 +84,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Option<Options>> {
 /// the bare tonic baseline (this program re-executed) measure what the
 /// facade binary does, and the baseline differs from the facade only in
 /// the work the facade does.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
