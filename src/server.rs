@@ -40,14 +40,6 @@ pub const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Largest response message sent (ECR answers are far smaller).
 pub const MAX_ENCODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
-/// HTTP/2 flow-control window of one stream: how much of a request the
-/// client may send before the facade acknowledges it. HTTP/2's default,
-/// 64 KiB, makes a large request (10,000 digests are ≈ 720 KB) wait for about
-/// eleven round trips of WINDOW_UPDATE before the facade can decode it.
-pub const INITIAL_STREAM_WINDOW: u32 = 1024 * 1024;
-/// HTTP/2 flow-control window of one connection (all its streams together).
-pub const INITIAL_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
-
 /// Server knobs.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerSettings {
@@ -117,8 +109,6 @@ pub async fn serve(
     }
     let server = builder
         .max_concurrent_streams(settings.max_concurrent_streams)
-        .initial_stream_window_size(INITIAL_STREAM_WINDOW)
-        .initial_connection_window_size(INITIAL_CONNECTION_WINDOW)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
         .tcp_keepalive(Some(settings.http2_keepalive_interval))

@@ -2,9 +2,9 @@
 //! bench re-executed with `--serve-echo`): `ecr.v1.EcrService` whose
 //! GetAuthorizationToken and DescribeRepositories return constant answers —
 //! the facade's own answers, byte for byte — with the facade's transport
-//! settings (TCP_NODELAY, stream limit, flow-control windows, keepalive,
-//! message limits) and allocator, and none of its work (no RPC envelope,
-//! logging, metrics, auth, validation, cache).
+//! settings (TCP_NODELAY, stream limit, keepalive, message limits) and
+//! allocator, and none of its work (no RPC envelope, logging, metrics, auth,
+//! validation, cache).
 //!
 //! Protocol with the bench: prints `listen=<addr>` once serving; answers
 //! each `count` line on stdin with `calls=<n>` (calls answered OK so far);
@@ -167,8 +167,6 @@ pub async fn serve_on(
         .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
     Server::builder()
         .max_concurrent_streams(defaults.max_concurrent_streams)
-        .initial_stream_window_size(ecr_facade::server::INITIAL_STREAM_WINDOW)
-        .initial_connection_window_size(ecr_facade::server::INITIAL_CONNECTION_WINDOW)
         .http2_keepalive_interval(Some(defaults.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(defaults.http2_keepalive_timeout))
         .tcp_keepalive(Some(Duration::from_secs(30)))
