@@ -115,9 +115,11 @@ async fn produce(
 }
 
 /// Deduplicated digests in batches of at most [`ECR_LIST_LIMIT`], made as
-/// they are needed: the first batch goes upstream after its own hundred
-/// digests are checked, not after all of them (10,000 digests take
-/// milliseconds to deduplicate), and the rest is done while calls run.
+/// they are needed: the first calls go upstream once the first
+/// `concurrency` batches are cut (`buffer_unordered` fills its slots
+/// first), not after all the digests are checked (10,000 take milliseconds
+/// to deduplicate); the rest is done while calls run. `seen` holds one copy
+/// of each digest asked so far, as the eager version's batches did.
 struct Batches {
     digests: std::vec::IntoIter<String>,
     seen: HashSet<String>,

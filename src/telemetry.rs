@@ -21,7 +21,9 @@ use crate::config::LogFormat;
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Whether spans are exported: without an exporter a span's OpenTelemetry
-/// parent has no use, and extracting it costs every call.
+/// parent has no use, and extracting it costs every call. Only [`init`]
+/// sets it: a program that installs its own OpenTelemetry layer instead
+/// gets no parents from callers' `traceparent`.
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
@@ -61,7 +63,6 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
     };
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = otlp_endpoint.map(otlp_provider).transpose()?;
-    EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     let otel = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("ecr-facade")));
@@ -70,6 +71,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         .with(otel)
         .with(filter)
         .try_init()?;
+    EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     Ok(Telemetry { provider })
 }
 

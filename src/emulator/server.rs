@@ -248,7 +248,10 @@ fn too_large(request_id: &str, limit: usize) -> Response {
 /// high-resolution timer instead, so injected latency is what was asked.
 async fn precise_sleep(latency: Duration) {
     const COARSE_MARGIN: Duration = Duration::from_millis(2);
-    let deadline = Instant::now() + latency;
+    let Some(deadline) = Instant::now().checked_add(latency) else {
+        // Beyond any real deadline (`--fault '*:latency=1000000years'`).
+        return tokio::time::sleep(latency).await;
+    };
     if let Some(coarse) = latency.checked_sub(COARSE_MARGIN) {
         tokio::time::sleep(coarse).await;
     }
