@@ -78,15 +78,7 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
 
     // Without injected latency: the facade's own share.
     let unfaulted_batch = client_rt.block_on(direct_batch(&sdk, &digests))?;
-    let settings = FacadeSettings {
-        upstream_concurrency: 1,
-        ..FacadeSettings::default()
-    };
-    let facade = stack::Facade::start(server_rt, &emulator.url(), settings)?;
-    let channel = client_rt
-        .block_on(stack::connections(facade.addr, 1))?
-        .remove(0);
-    client_rt.block_on(stream(channel.clone(), digests[..1].to_vec()))?;
+    let (facade, channel) = warm_facade(client_rt, server_rt, &emulator.url(), 1, &digests[0])?;
     let unfaulted = client_rt.block_on(stream(channel.clone(), digests.clone()))?;
     drop(channel);
     facade.stop(server_rt)?;
@@ -102,16 +94,13 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
     let batches = params.digests.div_ceil(100);
     let mut rows = Vec::new();
     for &concurrency in &params.concurrency {
-        let settings = FacadeSettings {
-            upstream_concurrency: concurrency,
-            ..FacadeSettings::default()
-        };
-        let facade = stack::Facade::start(server_rt, &emulator.url(), settings)?;
-        let channel = client_rt
-            .block_on(stack::connections(facade.addr, 1))?
-            .remove(0);
-        // One small stream first: connection and SDK pool warm.
-        client_rt.block_on(stream(channel.clone(), digests[..1].to_vec()))?;
+        let (facade, channel) = warm_facade(
+            client_rt,
+            server_rt,
+            &emulator.url(),
+            concurrency,
+            &digests[0],
+        )?;
         let mut totals = Vec::new();
         let mut firsts = Vec::new();
         let mut busy = Vec::new();
@@ -162,6 +151,27 @@ pub fn run(client_rt: &Runtime, server_rt: &Runtime, params: &Params) -> anyhow:
         decode,
         validate,
     })
+}
+
+/// A facade with `concurrency` upstream calls per stream, and one connection
+/// to it warmed by a one-digest stream (connection and SDK pool ready).
+fn warm_facade(
+    client_rt: &Runtime,
+    server_rt: &Runtime,
+    upstream: &str,
+    concurrency: usize,
+    digest: &str,
+) -> anyhow::Result<(stack::Facade, tonic::transport::Channel)> {
+    let settings = FacadeSettings {
+        upstream_concurrency: concurrency,
+        ..FacadeSettings::default()
+    };
+    let facade = stack::Facade::start(server_rt, upstream, settings)?;
+    let channel = client_rt
+        .block_on(stack::connections(facade.addr, 1))?
+        .remove(0);
+    client_rt.block_on(stream(channel.clone(), vec![digest.to_owned()]))?;
+    Ok((facade, channel))
 }
 
 /// CPU seconds this process has used (all threads), to the microsecond.
