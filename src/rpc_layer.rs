@@ -406,6 +406,23 @@ mod tests {
     }
 
     #[test]
+    fn every_rpc_of_the_service_has_its_own_label() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET).unwrap();
+        let mut seen = 0;
+        for file in set.file.iter().filter(|f| f.package() == "ecr.v1") {
+            for service in &file.service {
+                for method in &service.method {
+                    let path = format!("/ecr.v1.{}/{}", service.name(), method.name());
+                    assert_eq!(metric_label(&path), path);
+                    seen += 1;
+                }
+            }
+        }
+        assert_eq!(seen, crate::security::ACTIONS.len());
+    }
+
+    #[test]
     fn w3c_then_b3_trace_context() {
         let w3c = TraceContext::from_headers(&headers(&[(
             "traceparent",
