@@ -40,6 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // AuthorizationData carries a registry password: its Debug is written
         // by hand (src/pb.rs) so the token can never reach a log line.
         .skip_debug(["ecr.v1.AuthorizationData"])
+        // Layer bytes as `bytes::Bytes`: decoded without a copy, and sliced
+        // into upstream parts and stream chunks without one either.
+        .bytes(".ecr.v1.PushLayerRequest.chunk")
+        .bytes(".ecr.v1.PullLayerResponse.chunk")
+        .bytes(".ecr.v1.UploadLayerPartRequest.layer_part_blob")
         .compile_fds(ecr_only)?;
     Ok(())
 }
