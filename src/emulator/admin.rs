@@ -4,7 +4,8 @@
 //! - `GET /_emulator/faults` → `{"<Op>|*": FaultSpec, ...}`
 //! - `PUT /_emulator/faults/<Op|*>` with a JSON [`FaultSpec`]
 //!   (`{"latency_ms": 20, "throttle_next": 2, "fail_next": 0,
-//!   "throttle_all": false, "fail_all": false}`, members optional) → 204
+//!   "throttle_all": false, "fail_all": false, "corrupt_downloads": false}`,
+//!   members optional) → 204
 //! - `DELETE /_emulator/faults/<Op|*>` → 204; `DELETE /_emulator/faults` → 204
 //! - `GET /_emulator/stats` → `{"calls": {"<Op>": n, ...}, "total": n}`
 //! - `DELETE /_emulator/stats` → 204 (counters back to 0)

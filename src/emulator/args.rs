@@ -35,7 +35,9 @@ pub struct EmulatorArgs {
 
     /// Fault injection, repeatable: OP:SPEC with OP an ECR operation or `*`
     /// and SPEC comma-separated latency=<duration>, throttle=<n>|all,
-    /// fail=<n>|all (e.g. `DescribeRepositories:latency=20ms,throttle=2`).
+    /// fail=<n>|all, corrupt=all (download URLs serve one altered byte; on
+    /// GetDownloadUrlForLayer or `*`), e.g.
+    /// `DescribeRepositories:latency=20ms,throttle=2`.
     /// The environment variable takes several, separated by `;`.
     #[arg(long = "fault", env = "ECR_FACADE_EMULATOR_FAULT", value_name = "OP:SPEC",
           value_delimiter = ';', value_parser = parse_fault_arg)]

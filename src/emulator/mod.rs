@@ -12,9 +12,11 @@
 //!   [`EmulatorConfig::max_blob_bytes`] (`LimitExceededException` when full);
 //!   request bodies over an operation's limit get 413 without being buffered.
 //! - Layer downloads through signed, expiring URLs served by the emulator
-//!   itself (`blobs`).
-//! - Fault injection and call counts per operation ([`FaultSpec`]), from Rust
-//!   ([`Emulator::faults`]), CLI flags ([`EmulatorArgs`]) or the
+//!   itself (`blobs`), with S3's answers to `Range` requests (`ranges`).
+//! - Fault injection and call counts per operation ([`FaultSpec`]): latency,
+//!   throttling, server errors, and download URLs serving corrupted bytes
+//!   (`corrupt_downloads` on `GetDownloadUrlForLayer`).
+//!   Set from Rust ([`Emulator::faults`]), CLI flags ([`EmulatorArgs`]) or the
 //!   loopback-only admin endpoints (`admin`: `GET|DELETE /_emulator/stats`,
 //!   `GET|DELETE /_emulator/faults`, `PUT|DELETE /_emulator/faults/<Op>`).
 //!
@@ -31,6 +33,7 @@ mod faults;
 mod operation;
 mod ops;
 mod pagination;
+mod ranges;
 mod seed;
 mod server;
 mod state;
