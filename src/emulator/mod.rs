@@ -23,7 +23,9 @@
 //! Differences from ECR that remain: no registry (docker) API, no KMS, no
 //! image scanning, lifecycle policies, replication or pull-through cache; the
 //! 5 MiB minimum part size is not enforced; manifests are never converted
-//! between media types; policies are checked for outline only.
+//! between media types; repository policies are checked against IAM's
+//! grammar (`ops::policy`) but resources, conditions and action names are
+//! not.
 
 mod admin;
 mod args;

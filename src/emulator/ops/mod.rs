@@ -6,6 +6,7 @@ mod auth;
 mod images;
 mod layers;
 mod manifest;
+mod policy;
 mod put_image;
 mod repositories;
 

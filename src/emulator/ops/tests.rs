@@ -589,7 +589,31 @@ fn policies_and_deletion() {
         code(&shared, Operation::GetRepositoryPolicy, get.clone()),
         "RepositoryPolicyNotFoundException"
     );
-    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    // The two policies of issue 10 are refused as ECR refuses them.
+    for bad in [
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Principal":"*","Action":"ecr:*"}]}"#,
+    ] {
+        let set = json!({ "repositoryName": REPO, "policyText": bad });
+        let err = call(&shared, Operation::SetRepositoryPolicy, set).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'"
+        );
+    }
+    let too_long = format!(r#"{{"Statement":[],"Sid":"{}"}}"#, "x".repeat(10240));
+    let set = json!({ "repositoryName": REPO, "policyText": too_long });
+    assert!(
+        call(&shared, Operation::SetRepositoryPolicy, set)
+            .unwrap_err()
+            .to_string()
+            .contains("'policyText' failed to satisfy constraint: 'must have length less than or equal to 10240'")
+    );
+    assert_eq!(
+        code(&shared, Operation::GetRepositoryPolicy, get.clone()),
+        "RepositoryPolicyNotFoundException"
+    );
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}"#;
     let set = json!({ "repositoryName": REPO, "policyText": policy });
     ok(&shared, Operation::SetRepositoryPolicy, set);
     assert_eq!(
