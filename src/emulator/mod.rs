@@ -22,8 +22,9 @@
 //!
 //! Differences from ECR that remain: no registry (docker) API, no KMS, no
 //! image scanning, lifecycle policies, replication or pull-through cache; the
-//! 5 MiB minimum part size is not enforced; manifests are never converted
-//! between media types; repository policies are checked against IAM's
+//! 5 MiB minimum part size is not enforced; BatchGetImage translates Docker
+//! v2 schema 2 ↔ OCI for pulls by tag but never produces schema 1
+//! (`ops::convert`); repository policies are checked against IAM's
 //! grammar (`ops::policy`) but resources, conditions and action names are
 //! not.
 

@@ -3,6 +3,7 @@
 //! shape as JSON.
 
 mod auth;
+mod convert;
 mod images;
 mod layers;
 mod manifest;
@@ -158,5 +159,7 @@ fn repository_json(repo: &Repository, region: &str) -> Value {
     out
 }
 
+#[cfg(test)]
+mod media_tests;
 #[cfg(test)]
 mod tests;

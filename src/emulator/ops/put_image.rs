@@ -127,7 +127,7 @@ pub fn put_image(ctx: &Ctx<'_>, input: PutImageInput) -> Result<Value, ApiError>
 }
 
 /// Checks that what the manifest names exists; returns the image size (the
-/// sum of its layer sizes).
+/// sum of its layer sizes; for a manifest list, its largest child's size).
 fn check_references(repo: &Repository, manifest: &Manifest) -> Result<u64, ApiError> {
     let missing: Vec<&str> = manifest
         .blobs()
@@ -155,6 +155,18 @@ fn check_references(repo: &Repository, manifest: &Manifest) -> Result<u64, ApiEr
             missing.join(", "),
             repo.name
         )));
+    }
+    if !manifest.manifests.is_empty() {
+        // ECR's model: a manifest list's (or index's) size is the largest
+        // size of the manifests it names. They exist (checked above) and
+        // cannot be deleted while the list names them, so this stays true.
+        return Ok(manifest
+            .manifests
+            .iter()
+            .filter_map(|m| repo.image_by_digest(&m.digest))
+            .map(|at| repo.images[at].size)
+            .max()
+            .unwrap_or(0));
     }
     Ok(manifest
         .layers
