@@ -3,7 +3,7 @@
 // server stream, gets a registry token and decodes the google.rpc.BadRequest of
 // a refused request. It exits non-zero on the first unexpected answer.
 //
-// Build it against the generated package (see examples/README.md):
+// Build it against the generated package (README, section "Clients"):
 //
 //	scripts/gen-clients go
 //	GO111MODULE=off GOPATH=$PWD/build/clients/go:/usr/share/gocode go run ./examples/go 127.0.0.1:50051
