@@ -215,6 +215,35 @@ async fn a_python_grpcio_client_calls_the_service() {
     assert!(output.status.success(), "python client failed:\n{text}");
 }
 
+/// The README's JSON promise: for every served method with a botocore
+/// operation, the body boto3 would send to ECR (enum names mapped) decodes as
+/// the ecr.v1 request. The script lists the methods by reflection.
+#[tokio::test]
+async fn botocore_json_of_every_served_action_decodes_as_the_request() {
+    let facade = TestFacade::start(&moto().url).await;
+    let output = tokio::process::Command::new(venv_bin("python"))
+        .arg(repo_root().join("tests/python/botocore_json_check.py"))
+        .arg(facade.addr.to_string())
+        .arg(venv_bin("grpcurl"))
+        .arg(common::unique_name("botocore-json"))
+        .output()
+        .await
+        .expect("running the botocore json check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "botocore json check failed:\n{text}"
+    );
+    assert!(
+        text.contains("ok   CreateRepository (every member)"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_lets_a_running_stream_finish_and_refuses_new_calls() {
     let proxy = Proxy::start(Some(&moto().url)).await;
