@@ -33,6 +33,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the set for type resolution; prost maps it to prost-types.)
     let mut ecr_only = full_set;
     ecr_only.file.retain(|file| file.package() != "google.rpc");
+    // `[deprecated = true]` tells callers what ECR deprecates; the server
+    // still honours those fields as ECR does, so its own code must not warn.
+    // (Reflection keeps the option: it serves `full_set`.)
+    for message in ecr_only
+        .file
+        .iter_mut()
+        .flat_map(|file| &mut file.message_type)
+    {
+        for field in &mut message.field {
+            if let Some(options) = field.options.as_mut() {
+                options.deprecated = None;
+            }
+        }
+    }
 
     tonic_prost_build::configure()
         .build_client(true)

@@ -215,6 +215,67 @@ async fn a_python_grpcio_client_calls_the_service() {
     assert!(output.status.success(), "python client failed:\n{text}");
 }
 
+/// Without reflection, the README's flags: service.proto imports nothing of
+/// google.rpc, so error_details.proto is named too, or the details stay raw.
+#[tokio::test]
+async fn grpcurl_with_local_protos_takes_ecr_json_and_decodes_error_details() {
+    let facade = TestFacade::start(&moto().url).await;
+    let addr = facade.addr.to_string();
+    let proto_dir = repo_root().join("proto");
+    let (ok, refused) = tokio::task::spawn_blocking(move || {
+        grpcurl(&[
+            "-plaintext",
+            "-import-path",
+            proto_dir.to_str().unwrap(),
+            "-proto",
+            "ecr/v1/service.proto",
+            "-proto",
+            "google/rpc/error_details.proto",
+            "-d",
+            r#"{"repositoryName": "Bad_Name!", "tags": [{"Key": "team", "Value": "a"}]}"#,
+            &addr,
+            "ecr.v1.EcrService/CreateRepository",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(!ok);
+    assert!(refused.contains("Code: InvalidArgument"), "{refused}");
+    assert!(
+        refused.contains(r#""fieldViolations":[{"field":"repository_name""#),
+        "details decoded: {refused}"
+    );
+}
+
+/// The README's JSON promise: for every served method with a botocore
+/// operation, the body boto3 would send to ECR (enum names mapped) decodes as
+/// the ecr.v1 request. The script lists the methods by reflection.
+#[tokio::test]
+async fn botocore_json_of_every_served_action_decodes_as_the_request() {
+    let facade = TestFacade::start(&moto().url).await;
+    let output = tokio::process::Command::new(venv_bin("python"))
+        .arg(repo_root().join("tests/python/botocore_json_check.py"))
+        .arg(facade.addr.to_string())
+        .arg(venv_bin("grpcurl"))
+        .arg(common::unique_name("botocore-json"))
+        .output()
+        .await
+        .expect("running the botocore json check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "botocore json check failed:\n{text}"
+    );
+    assert!(
+        text.contains("ok   CreateRepository (every member)"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_lets_a_running_stream_finish_and_refuses_new_calls() {
     let proxy = Proxy::start(Some(&moto().url)).await;
