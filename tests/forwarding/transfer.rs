@@ -926,3 +926,38 @@ async fn pushes_are_capped_and_cancelled_pushes_free_their_slot() {
     push(&mut client, &name, b"after", 1).await;
     drop(tx);
 }
+
+/// Bytes that do not hash to the layer's digest (the emulator corrupts one
+/// byte of the download) end the pull with DATA_LOSS, never OK; a resumed
+/// pull of a corrupted download cannot be checked by the facade and is the
+/// caller's to verify.
+#[tokio::test]
+async fn corrupted_downloads_end_with_data_loss() {
+    let (emulator, facade) = direct(|b| b).await;
+    let mut client = facade.client().await;
+    let name = unique_name("corrupt");
+    create(&mut client, &name).await;
+    let layer = layer_bytes(2 * MIB + 3, 40);
+    let digest = push(&mut client, &name, &layer, MIB).await.layer_digest;
+    publish(&mut client, &name, &[&layer]).await;
+    emulator
+        .set_fault(
+            "GetDownloadUrlForLayer",
+            ecr_facade::emulator::FaultSpec {
+                corrupt_downloads: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let status = pull(&mut client, &name, &digest, None).await.unwrap_err();
+    assert_eq!(status.code(), Code::DataLoss, "{status:?}");
+    assert_eq!(
+        status.get_details_error_info().expect("ErrorInfo").reason,
+        "LAYER_CORRUPT"
+    );
+    emulator
+        .set_fault("GetDownloadUrlForLayer", Default::default())
+        .unwrap();
+    let (_, pulled) = pull(&mut client, &name, &digest, None).await.unwrap();
+    assert!(pulled == layer, "without the fault the same pull is whole");
+}
