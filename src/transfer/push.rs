@@ -4,8 +4,8 @@
 //! The facade
 //! 1. skips the upload when the header's expected digest is already in the
 //!    repository (BatchCheckLayerAvailability; no bytes need be sent);
-//! 2. starts an upload (InitiateLayerUpload) — or resumes one from its
-//!    checkpoint — and reports it;
+//! 2. starts an upload (InitiateLayerUpload) when the first bytes arrive —
+//!    or resumes one from its checkpoint at once — and reports it;
 //! 3. cuts the bytes into parts of ECR's part size and uploads them in order,
 //!    one at a time, reading the caller's next chunk only once the part
 //!    before is accepted (at most one part in memory per push); after each
@@ -163,8 +163,15 @@ impl Push {
         resume: Option<String>,
         mut incoming: Streaming<pb::PushLayerRequest>,
     ) -> Result<(), Stop> {
+        // A resumed push reports at once where the caller must go on from;
+        // a new one starts its upload with its first bytes, so a stream that
+        // sends nothing valid never opens an upload upstream.
         let mut upload = match resume {
-            Some(upload_id) => self.resume(upload_id)?,
+            Some(upload_id) => {
+                let upload = self.resume(upload_id)?;
+                self.progress(&upload).await?;
+                Some(upload)
+            }
             None => {
                 if let Some(expected) = self.expected_digest.clone()
                     && self.present(&expected).await?
@@ -177,12 +184,11 @@ impl Push {
                         }))
                         .await;
                 }
-                self.initiate().await?
+                None
             }
         };
-        self.progress(&upload).await?;
         let mut pending = BytesMut::new();
-        let mut received = upload.committed;
+        let mut received = upload.as_ref().map_or(0, |u| u.committed);
         let idle = self.inner.settings.idle_timeout;
         loop {
             let message = match timeout(idle, incoming.message()).await {
@@ -218,7 +224,11 @@ impl Push {
                 )
                 .into());
             }
-            self.take(&mut upload, &mut pending, chunk).await?;
+            let upload = match &mut upload {
+                Some(upload) => upload,
+                None => upload.insert(self.start().await?),
+            };
+            self.take(upload, &mut pending, chunk).await?;
         }
         if let Some(total) = self.total_size
             && received != total
@@ -231,6 +241,11 @@ impl Push {
             )
             .into());
         }
+        let mut upload = match upload {
+            Some(upload) => upload,
+            // No bytes at all: ECR decides what an empty layer is worth.
+            None => self.start().await?,
+        };
         if !pending.is_empty() {
             self.upload_part(&mut upload, pending.split().freeze())
                 .await?;
@@ -368,6 +383,13 @@ impl Push {
             layer.layer_digest() == Some(digest)
                 && layer.layer_availability() == Some(&LayerAvailability::Available)
         }))
+    }
+
+    /// Initiates the upload and reports it.
+    async fn start(&self) -> Result<Upload, Stop> {
+        let upload = self.initiate().await?;
+        self.progress(&upload).await?;
+        Ok(upload)
     }
 
     async fn initiate(&self) -> Result<Upload, Error> {
