@@ -613,11 +613,7 @@ pub async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
     for (messages, field) in cases {
         let status = push_messages(&mut client, messages).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-        let violations = status
-            .get_details_bad_request()
-            .expect("BadRequest")
-            .field_violations;
-        assert_eq!(violations[0].field, field);
+        assert_eq!(violated_fields(&status)[0], field);
     }
     let pull = client
         .pull_layer(pb::PullLayerRequest {
@@ -628,14 +624,7 @@ pub async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
         })
         .await
         .unwrap_err();
-    let fields: Vec<_> = pull
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
-    assert_eq!(fields, ["layer_digest", "offset"]);
+    assert_eq!(violated_fields(&pull), ["layer_digest", "offset"]);
     let part = client
         .upload_layer_part(pb::UploadLayerPartRequest {
             repository_name: "a/b".into(),
@@ -646,14 +635,10 @@ pub async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
         })
         .await
         .unwrap_err();
-    let fields: Vec<_> = part
-        .get_details_bad_request()
-        .unwrap()
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect();
-    assert_eq!(fields, ["part_first_byte", "part_last_byte"]);
+    assert_eq!(
+        violated_fields(&part),
+        ["part_first_byte", "part_last_byte"]
+    );
     let put = client
         .put_image(pb::PutImageRequest {
             repository_name: "a/b".into(),
@@ -709,6 +694,17 @@ async fn breakable_client(facade: &TestFacade) -> (EcrServiceClient<Channel>, im
         socket.shutdown(std::net::Shutdown::Both).unwrap();
     };
     (EcrServiceClient::new(channel), cut)
+}
+
+/// The fields a status's `BadRequest` names, in order.
+fn violated_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
 }
 
 /// A facade straight in front of an emulator of this test's own.
@@ -886,10 +882,7 @@ async fn pulls_resume_from_an_offset() {
         .await
         .unwrap_err();
     assert_eq!(past.code(), Code::InvalidArgument, "{past:?}");
-    assert_eq!(
-        past.get_details_bad_request().unwrap().field_violations[0].field,
-        "offset"
-    );
+    assert_eq!(violated_fields(&past), ["offset"]);
 }
 
 /// Pushes beyond --max-concurrent-pushes are refused with RetryInfo, and a
