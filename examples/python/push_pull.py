@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Push, tag and pull an image through ecr-facade alone, from Python grpcio.
 
-    PYTHONPATH=build/clients/python .venv/bin/python examples/python/push_pull.py 127.0.0.1:50051
+    PYTHONPATH=build/clients/python .venv/bin/python examples/python/push_pull.py 127.0.0.1:50051 [--no-pull]
 
 Builds a real image (a tar layer and its config), pushes both with PushLayer,
 puts a Docker v2 manifest tagged v1, promotes it to "release" by putting the
 manifest exactly as BatchGetImage returned it, lists the tags, then pulls the
-layer back with PullLayer and checks the bytes. Exits non-zero on any failure.
+layer back with PullLayer and checks the bytes (--no-pull skips that, for an
+upstream without download URLs such as moto). Exits non-zero on any failure.
 """
 
 import hashlib
@@ -68,7 +69,7 @@ def pull(stub, repository: str, layer_digest: str) -> bytes:
     return bytes(data)
 
 
-def main(target: str) -> None:
+def main(target: str, pull_back: bool) -> None:
     stub = service_pb2_grpc.EcrServiceStub(grpc.insecure_channel(target))
     repository = f"examples/promote-{secrets.token_hex(4)}"
     stub.CreateRepository(ecr.CreateRepositoryRequest(repository_name=repository), timeout=30)
@@ -114,15 +115,17 @@ def main(target: str) -> None:
     assert tags == ["release", "v1"], tags
     print(f"ok   tags {tags} on one image")
 
+    if not pull_back:
+        return
     pulled = pull(stub, repository, layer_digest)
     assert pulled == layer, "pulled bytes differ"
     print(f"ok   pulled {len(pulled)} bytes back, identical")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--no-pull"]):
         sys.exit(__doc__)
     try:
-        main(sys.argv[1])
+        main(sys.argv[1], pull_back=sys.argv[2:] != ["--no-pull"])
     except grpc.RpcError as err:
         sys.exit(f"FAILED: {err.code().name}: {err.details()}")
