@@ -22,77 +22,17 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
 use super::faults::FaultSpec;
-use super::random_bytes;
-use super::server::Shared;
+use super::shared::Shared;
 
 /// Largest admin request body.
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
-
-/// The secret the admin endpoints require. `Debug` shows no character of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(String);
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(<redacted>)")
-    }
-}
-
-impl AdminToken {
-    /// Checks a given token: 16 to 256 visible ASCII characters (it travels
-    /// in a header; shorter ones are too easy to guess).
-    pub fn parse(token: &str) -> anyhow::Result<Self> {
-        let visible = token.bytes().all(|b| b.is_ascii_graphic());
-        anyhow::ensure!(
-            visible && (16..=256).contains(&token.len()),
-            "the admin token must be 16 to 256 visible ASCII characters"
-        );
-        Ok(Self(token.to_owned()))
-    }
-
-    /// Wraps a command-line value unchecked, so that clap's error for a bad
-    /// one (which quotes the value) never happens; `EmulatorArgs::config`
-    /// checks it with [`AdminToken::parse`] instead.
-    pub(crate) fn from_arg(token: &str) -> Result<Self, std::convert::Infallible> {
-        Ok(Self(token.to_owned()))
-    }
-
-    /// A fresh random token (256 bits, hex).
-    pub fn random() -> Self {
-        Self(hex::encode(random_bytes::<32>()))
-    }
-
-    /// The token itself, for the caller that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether `headers` carry `Authorization: Bearer <this token>`,
-    /// compared in constant time.
-    fn admits(&self, headers: &HeaderMap) -> bool {
-        let Some(given) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        let (given, expected) = (given.trim().as_bytes(), self.0.as_bytes());
-        given.len() == expected.len()
-            && given
-                .iter()
-                .zip(expected)
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
-    }
-}
 
 /// The admin routes, guarded by `shared`'s admin token.
 pub fn routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
@@ -190,6 +130,8 @@ async fn reset_stats(State(shared): State<Arc<Shared>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emulator::secret::AdminToken;
+    use axum::http::HeaderMap;
 
     #[test]
     fn only_loopback_peers_pass() {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::admin::AdminToken;
+use super::config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
 use super::faults::{FaultSpec, parse_fault_arg};
+use super::secret::AdminToken;
 use super::validate;
-use super::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
 
 /// Flags of the ECR emulator.
 #[derive(Debug, Clone, Args)]

@@ -11,8 +11,9 @@
 //!   does (`validate`), on in-memory state (`state`) bounded by
 //!   [`EmulatorConfig::max_blob_bytes`] (`LimitExceededException` when full);
 //!   request bodies over an operation's limit get 413 without being buffered.
-//! - Layer downloads through signed, expiring URLs served by the emulator
-//!   itself (`blobs`), with S3's answers to `Range` requests (`ranges`).
+//! - Layer downloads through signed, expiring URLs (`download_url` signs
+//!   and checks them) served by the emulator itself (`download`), with S3's
+//!   answers to `Range` requests (`ranges`).
 //! - Fault injection and call counts per operation ([`FaultSpec`]): latency,
 //!   throttling, server errors, and download URLs serving corrupted bytes
 //!   (`corrupt_downloads` on `GetDownloadUrlForLayer`).
@@ -21,6 +22,11 @@
 //!   `GET|DELETE /_emulator/faults`, `PUT|DELETE /_emulator/faults/<Op>`),
 //!   which answer loopback peers sending `Authorization: Bearer
 //!   <admin token>` only ([`Emulator::admin_token`], `--admin-token`).
+//!
+//! Modules depend one way: `shared` holds the state every request uses
+//! (`config`, `secret`, `download_url`, `faults`, `pagination`, `state`) and
+//! imports none of its users; `server` (the HTTP side), `ops`, `admin`,
+//! `download` and `seed` import it. `clock` is the one clock.
 //!
 //! Differences from ECR that remain: no registry (docker) API, no KMS, no
 //! image scanning, lifecycle policies, replication or pull-through cache; the
@@ -32,73 +38,39 @@
 
 mod admin;
 mod args;
-mod blobs;
+mod clock;
+mod config;
+mod download;
+mod download_url;
 mod error;
 mod faults;
 mod operation;
 mod ops;
 mod pagination;
 mod ranges;
+mod secret;
 mod seed;
 mod server;
+mod shared;
 mod state;
 mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use admin::AdminToken;
 pub use args::EmulatorArgs;
+pub use config::{
+    DEFAULT_ACCOUNT_ID, DEFAULT_DOWNLOAD_URL_TTL, DEFAULT_MAX_BLOB_BYTES, DEFAULT_REGION,
+    EmulatorConfig,
+};
 pub use faults::{FaultHandle, FaultSpec, parse_fault_arg};
 pub use operation::Operation;
+pub use secret::AdminToken;
 pub use seed::{DEMO_REPOSITORY, DEMO_TAG};
-
-/// Default account (registry) id, as moto's.
-pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
-/// Default region.
-pub const DEFAULT_REGION: &str = "us-east-1";
-/// Default storage budget: 512 MiB.
-pub const DEFAULT_MAX_BLOB_BYTES: u64 = 512 * 1024 * 1024;
-/// Default lifetime of a download URL: 1 hour.
-pub const DEFAULT_DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
-
-/// How the emulator behaves.
-#[derive(Debug, Clone)]
-pub struct EmulatorConfig {
-    /// The default registry id (requests without `registryId`).
-    pub account_id: String,
-    /// The region shown in ARNs, URIs and proxy endpoints.
-    pub region: String,
-    /// Bytes of layers, upload parts and manifests the emulator may hold.
-    pub max_blob_bytes: u64,
-    /// How long a GetDownloadUrlForLayer URL stays valid.
-    pub download_url_ttl: Duration,
-    /// Fault specs in force from the start: `(operation or "*", spec)`.
-    pub faults: Vec<(String, FaultSpec)>,
-    /// Create `demo/hello` with one image tagged `latest` at start.
-    pub seed_demo: bool,
-    /// The admin endpoints' bearer token; `None`: a random one.
-    pub admin_token: Option<AdminToken>,
-}
-
-impl Default for EmulatorConfig {
-    fn default() -> Self {
-        Self {
-            account_id: DEFAULT_ACCOUNT_ID.to_owned(),
-            region: DEFAULT_REGION.to_owned(),
-            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
-            download_url_ttl: DEFAULT_DOWNLOAD_URL_TTL,
-            faults: Vec::new(),
-            seed_demo: false,
-            admin_token: None,
-        }
-    }
-}
 
 /// Serves the emulator on `listener` until `shutdown` resolves (the
 /// `ecr-facade emulator` subcommand).
@@ -107,14 +79,14 @@ pub async fn serve(
     config: EmulatorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let shared = server::Shared::new(config, listener.local_addr()?)?;
+    let shared = seeded_state(config, listener.local_addr()?)?;
     server::run(listener, shared, shutdown).await
 }
 
 /// A running emulator (for in-process tests and `serve --emulator`).
 pub struct Emulator {
     addr: SocketAddr,
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -135,7 +107,7 @@ impl Emulator {
         config: EmulatorConfig,
     ) -> anyhow::Result<Emulator> {
         let addr = listener.local_addr()?;
-        let shared = server::Shared::new(config, addr)?;
+        let shared = seeded_state(config, addr)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, Arc::clone(&shared), async {
             let _ = stopped.await;
@@ -150,7 +122,7 @@ impl Emulator {
 
     /// `http://127.0.0.1:<port>` (the endpoint URL for SDK clients).
     pub fn url(&self) -> String {
-        server::base_url(self.addr)
+        shared::base_url(self.addr)
     }
 
     /// The address it listens on.
@@ -205,9 +177,14 @@ impl Emulator {
     }
 }
 
-/// `N` bytes from the OS random source.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0; N];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    bytes
+/// The shared state of a new emulator at `addr`, seeded if the config asks.
+pub(crate) fn seeded_state(
+    config: EmulatorConfig,
+    addr: SocketAddr,
+) -> anyhow::Result<Arc<shared::Shared>> {
+    let shared = shared::Shared::new(config, addr)?;
+    if shared.config.seed_demo {
+        seed::seed_demo(&shared)?;
+    }
+    Ok(shared)
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::operation::Operation;
 use super::ops::{self, Ctx};
-use super::server::Shared;
+use super::shared::Shared;
 
 /// The demo repository.
 pub const DEMO_REPOSITORY: &str = "demo/hello";

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -20,75 +20,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
-use super::admin::AdminToken;
-use super::blobs::{self, UrlSigner};
+use super::admin;
+use super::download;
 use super::error::ApiError;
-use super::faults::{FaultHandle, Verdict};
+use super::faults::Verdict;
 use super::operation::Operation;
 use super::ops::{self, Ctx};
-use super::pagination::Tokens;
-use super::state::Store;
-use super::{EmulatorConfig, admin, random_bytes, seed};
+use super::secret::random_bytes;
+use super::shared::Shared;
 
 /// The content type of every API request and answer.
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-
-/// State shared by every request.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: EmulatorConfig,
-    /// Where the emulator is reachable when a request carries no `Host`.
-    pub base_url: String,
-    pub faults: FaultHandle,
-    pub signer: UrlSigner,
-    pub tokens: Tokens,
-    /// What the admin endpoints require (given, or random).
-    pub admin_token: AdminToken,
-    store: Mutex<Store>,
-}
-
-impl Shared {
-    /// Builds the state (faults from the config, demo data if asked).
-    pub fn new(config: EmulatorConfig, local_addr: SocketAddr) -> anyhow::Result<Arc<Self>> {
-        let faults = FaultHandle::default();
-        for (op, spec) in &config.faults {
-            faults.set(op, spec.clone())?;
-        }
-        let shared = Arc::new(Self {
-            base_url: base_url(local_addr),
-            faults,
-            signer: UrlSigner::new(random_bytes(), config.download_url_ttl),
-            tokens: Tokens::new(random_bytes()),
-            admin_token: config
-                .admin_token
-                .clone()
-                .unwrap_or_else(AdminToken::random),
-            store: Mutex::new(Store::new(config.max_blob_bytes)),
-            config,
-        });
-        if shared.config.seed_demo {
-            seed::seed_demo(&shared)?;
-        }
-        Ok(shared)
-    }
-
-    /// The store, locked. Never hold the guard across an `.await`.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        // Operations validate before they mutate, so a panic mid-way leaves
-        // a usable store; keep serving rather than poisoning every call.
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// `http://<addr>`, with an unspecified bind address shown as loopback.
-pub fn base_url(addr: SocketAddr) -> String {
-    let ip = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".parse().expect("literal"),
-        ip if ip.is_unspecified() => "::1".parse().expect("literal"),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
-}
 
 /// Serves `shared` on `listener` until `shutdown` resolves.
 pub async fn run(
@@ -108,7 +50,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/", post(api))
         .route(
             "/_emulator/blobs/{registry}/{digest}/{*repository}",
-            get(blobs::download),
+            get(download::download),
         )
         .merge(admin::routes(&shared))
         .with_state(shared)
@@ -272,19 +214,6 @@ async fn precise_sleep(latency: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_urls_are_reachable_addresses() {
-        assert_eq!(
-            base_url("0.0.0.0:8080".parse().unwrap()),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(base_url("[::]:80".parse().unwrap()), "http://[::1]:80");
-        assert_eq!(
-            base_url("10.1.2.3:5000".parse().unwrap()),
-            "http://10.1.2.3:5000"
-        );
-    }
 
     #[test]
     fn host_headers_become_base_urls_when_plausible() {

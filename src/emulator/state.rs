@@ -7,7 +7,6 @@
 //! across an `.await`; heavy work (hashing, base64) happens outside it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -24,14 +23,6 @@ pub const MAX_REPOSITORIES: usize = 10_000;
 pub const MAX_IMAGES_PER_REPOSITORY: usize = 20_000;
 /// Most in-flight uploads; starting one more abandons the oldest.
 pub const MAX_UPLOADS: usize = 10_000;
-
-/// Seconds since the Unix epoch, millisecond precision (ECR timestamps).
-pub fn now_secs() -> f64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (since.as_millis() as f64) / 1000.0
-}
 
 /// Everything the emulator stores.
 pub struct Store {

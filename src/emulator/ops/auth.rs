@@ -6,9 +6,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Ctx;
+use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
-use crate::emulator::state::now_secs;
-use crate::emulator::{random_bytes, validate};
+use crate::emulator::secret::random_bytes;
+use crate::emulator::validate;
 
 /// Doc: an authorization token lasts 12 hours.
 pub const TOKEN_LIFETIME_SECS: f64 = 12.0 * 3600.0;

@@ -16,11 +16,12 @@ use serde_json::{Value, json};
 
 use super::put_image::sha256_digest;
 use super::{Ctx, target};
-use crate::emulator::blobs::unix_now;
+use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
 use crate::emulator::operation::MAX_LAYER_PART_BYTES;
+use crate::emulator::secret::random_bytes;
 use crate::emulator::state::LayerInfo;
-use crate::emulator::{random_bytes, validate};
+use crate::emulator::validate;
 
 /// The part size InitiateLayerUpload advises (ECR does not enforce it).
 pub const PART_SIZE: u64 = 10 * 1024 * 1024;
@@ -259,6 +260,6 @@ pub fn download_url(ctx: &Ctx<'_>, input: DownloadUrlInput) -> Result<Value, Api
     let url = ctx
         .shared
         .signer
-        .url(ctx.base_url, registry, name, digest, unix_now());
+        .url(ctx.base_url, registry, name, digest, now_secs() as u64);
     Ok(json!({ "downloadUrl": url, "layerDigest": digest }))
 }

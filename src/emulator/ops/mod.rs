@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::operation::Operation;
-use super::server::Shared;
+use super::shared::Shared;
 use super::state::Repository;
 use super::validate;
 

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::Manifest;
 use super::{Ctx, image_id, target};
+use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
-use crate::emulator::state::{Image, MAX_IMAGES_PER_REPOSITORY, Repository, now_secs};
+use crate::emulator::state::{Image, MAX_IMAGES_PER_REPOSITORY, Repository};
 use crate::emulator::validate;
 
 #[derive(Debug, Deserialize)]

@@ -7,11 +7,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, policy, repository_json, target};
+use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
 use crate::emulator::operation::Operation;
 use crate::emulator::pagination::page;
-use crate::emulator::state::{MAX_REPOSITORIES, Repository, now_secs};
-use crate::emulator::{random_bytes, validate};
+use crate::emulator::secret::random_bytes;
+use crate::emulator::state::{MAX_REPOSITORIES, Repository};
+use crate::emulator::validate;
 
 const MUTABILITIES: &[&str] = &[
     "MUTABLE",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::emulator::EmulatorConfig;
-use crate::emulator::server::Shared;
+use crate::emulator::shared::Shared;
 use std::sync::Arc;
 
 pub(super) const REPO: &str = "team/app";
@@ -673,7 +673,7 @@ fn authorization_tokens_decode_to_aws_credentials() {
     let token = String::from_utf8(token).unwrap();
     assert!(token.starts_with("AWS:") && token.len() > 40, "{token}");
     let expires = data[0]["expiresAt"].as_f64().unwrap();
-    let in_twelve_hours = crate::emulator::state::now_secs() + 12.0 * 3600.0;
+    let in_twelve_hours = crate::emulator::clock::now_secs() + 12.0 * 3600.0;
     assert!((expires - in_twelve_hours).abs() < 60.0);
     let eleven: Vec<String> = (0..11).map(|i| format!("{i:012}")).collect();
     let too_many = json!({ "registryIds": eleven });
@@ -689,7 +689,7 @@ fn the_demo_seed_is_a_complete_image() {
         seed_demo: true,
         ..Default::default()
     };
-    let shared = Shared::new(config, "127.0.0.1:9".parse().unwrap()).unwrap();
+    let shared = crate::emulator::seeded_state(config, "127.0.0.1:9".parse().unwrap()).unwrap();
     let body = json!({ "repositoryName": "demo/hello", "imageIds": [{ "imageTag": "latest" }] });
     let image = ok(&shared, Operation::BatchGetImage, body)["images"][0].clone();
     let manifest: Value = serde_json::from_str(image["imageManifest"].as_str().unwrap()).unwrap();
