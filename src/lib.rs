@@ -4,6 +4,8 @@
 //! - [`pb`]: the generated `ecr.v1` protobuf types and the descriptor set;
 //! - [`config`]: command-line flags and the AWS SDK client built from them;
 //! - [`validate`]: ECR's request constraints, checked before any upstream call;
+//! - [`budget`]: per-method request size limits and the budget of request
+//!   bytes in flight;
 //! - [`convert`]: protobuf ⇄ aws-sdk-ecr conversions;
 //! - [`error`]: the one error type and its one mapping to `tonic::Status`;
 //! - [`deadline`]: the caller's deadline, bounding every upstream call;
@@ -17,6 +19,7 @@
 //! - [`emulator`]: the embedded ECR emulator (`serve --emulator`, `emulator`);
 //! - [`server`]: health, reflection, limits and graceful shutdown.
 
+pub mod budget;
 pub mod config;
 pub mod convert;
 pub mod deadline;

@@ -93,6 +93,10 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
         http2_keepalive_interval: args.http2_keepalive_interval,
         http2_keepalive_timeout: args.http2_keepalive_timeout,
         max_connection_age: args.max_connection_age,
+        budget: ecr_facade::budget::BudgetSettings {
+            max_request_bytes_in_flight: args.max_request_bytes_in_flight,
+            max_layer_digests: args.max_layer_digests as usize,
+        },
     }
 }
 

@@ -27,6 +27,7 @@ fn help_documents_every_flag_with_its_default() {
         "--max-attempts",
         "--token-min-ttl",
         "--max-layer-digests",
+        "--max-request-bytes-in-flight",
         "--upstream-concurrency",
         "--drain-timeout",
     ] {
@@ -35,7 +36,8 @@ fn help_documents_every_flag_with_its_default() {
     for default in [
         "127.0.0.1:50051",
         "6h",
-        "10000",
+        "[default: 2000]",
+        "[default: 32MiB]",
         "[default: 8]",
         "ECR_FACADE_LISTEN",
     ] {

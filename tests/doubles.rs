@@ -215,7 +215,7 @@ async fn a_client_that_cancels_stops_the_upstream_fan_out() {
     let mut stream = client
         .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
             repository_name: "ab".into(),
-            layer_digests: (0..10_000).map(digest).collect(),
+            layer_digests: (0..2_000).map(digest).collect(),
             registry_id: None,
         })
         .await
@@ -231,10 +231,7 @@ async fn a_client_that_cancels_stops_the_upstream_fan_out() {
         after_cancel,
         "fan-out went on"
     );
-    assert!(
-        after_cancel < 10,
-        "{after_cancel} of 100 batches were asked"
-    );
+    assert!(after_cancel < 10, "{after_cancel} of 20 batches were asked");
     assert_eq!(
         proxy.in_flight(),
         0,
