@@ -3,6 +3,11 @@
 //!
 //! The RPC spans take their parent from the caller's W3C `traceparent`
 //! ([`parent_from_headers`]), so the facade's spans join the caller's trace.
+//!
+//! Whatever `RUST_LOG` says, the AWS SDK's crates log at most at `debug`
+//! ([`secret_safe_targets`]): at `trace` they print whole HTTP requests and
+//! responses, i.e. GetAuthorizationToken's `docker login` password and the
+//! request's session token.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,6 +16,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -70,9 +76,34 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         .with(fmt)
         .with(otel)
         .with(filter)
+        .with(secret_safe_targets())
         .try_init()?;
     EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     Ok(Telemetry { provider })
+}
+
+/// The crates whose `trace` events print request or response bodies or
+/// headers (the SDK's orchestrator logs "read HTTP response body" and the
+/// deserialized output, SigV4 the request it signs): capped at `debug`.
+const BODY_LOGGING_CRATES: [&str; 8] = [
+    "aws_config",
+    "aws_runtime",
+    "aws_sdk_ecr",
+    "aws_sigv4",
+    "aws_smithy_http_client",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_types",
+];
+
+/// A second global filter (both must enable an event): everything passes
+/// but the SDK's `trace` events. A separate filter, not `RUST_LOG`
+/// directives, so it only ever lowers a level: `RUST_LOG=warn` stays warn.
+pub fn secret_safe_targets() -> Targets {
+    BODY_LOGGING_CRATES.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |targets, name| targets.with_target(*name, LevelFilter::DEBUG),
+    )
 }
 
 fn otlp_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
@@ -106,5 +137,28 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn the_sdk_logs_at_most_at_debug_and_everything_else_as_rust_log_says() {
+        let targets = secret_safe_targets();
+        for sdk in [
+            "aws_smithy_runtime::client::orchestrator::http",
+            "aws_smithy_runtime::client::orchestrator",
+            "aws_sigv4::http_request::sign",
+        ] {
+            assert!(!targets.would_enable(sdk, &Level::TRACE), "{sdk}");
+            assert!(targets.would_enable(sdk, &Level::DEBUG), "{sdk}");
+        }
+        for other in ["ecr_facade::service", "h2::proto::connection", "hyper"] {
+            assert!(targets.would_enable(other, &Level::TRACE), "{other}");
+        }
     }
 }
