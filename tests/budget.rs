@@ -1,7 +1,7 @@
 //! The memory budget over real gRPC, against the facade in front of the
 //! embedded emulator: per-method message limits, the budget of request
 //! bytes in flight (held by a caller that sends a message's prefix and
-//! stalls), and malformed request bodies.
+//! stalls), and malformed request bodies (truncated, or not protobuf).
 
 mod common;
 
@@ -57,24 +57,21 @@ async fn a_small_method_refuses_a_large_message_before_upstream() {
     assert_eq!(emulator.total_calls(), 0);
 }
 
-/// Feeds the body of a [`stalled_call`]; dropping it ends the body.
+/// Feeds the body of a [`raw_call`]; dropping it ends the body.
 type Feed = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, Status>>;
 
-/// A raw BatchCheckLayerAvailability call whose body is fed by hand: its
-/// first frame declares a message of `declared` bytes.
-fn stalled_call(
+/// A raw call of `path` whose body is fed by hand, starting with `first`.
+fn raw_call(
     channel: &tonic::transport::Channel,
-    declared: u32,
+    path: &str,
+    first: Vec<u8>,
 ) -> (Feed, tokio::task::JoinHandle<http::Response<Body>>) {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    let mut prefix = vec![0u8];
-    prefix.extend_from_slice(&declared.to_be_bytes());
-    prefix.extend_from_slice(b"\x0a\x05stall");
-    tx.try_send(Ok(Frame::data(Bytes::from(prefix)))).unwrap();
+    tx.try_send(Ok(Frame::data(Bytes::from(first)))).unwrap();
     let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
     let request = http::Request::builder()
         .method("POST")
-        .uri(format!("http://facade{CHECK}"))
+        .uri(format!("http://facade{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(Body::new(body))
@@ -82,6 +79,24 @@ fn stalled_call(
     let channel = channel.clone();
     let task = tokio::spawn(async move { channel.oneshot(request).await.unwrap() });
     (tx, task)
+}
+
+/// A BatchCheckLayerAvailability call whose first frame declares a message
+/// of `declared` bytes and carries only a few of them.
+fn stalled_call(
+    channel: &tonic::transport::Channel,
+    declared: u32,
+) -> (Feed, tokio::task::JoinHandle<http::Response<Body>>) {
+    let mut prefix = vec![0u8];
+    prefix.extend_from_slice(&declared.to_be_bytes());
+    prefix.extend_from_slice(b"\x0a\x05stall");
+    raw_call(channel, CHECK, prefix)
+}
+
+/// The status of a call's trailers-only answer.
+async fn status_of(call: tokio::task::JoinHandle<http::Response<Body>>) -> Status {
+    let response = call.await.unwrap();
+    Status::from_header_map(response.headers()).expect("a trailers-only answer")
 }
 
 async fn check_layers(
@@ -157,8 +172,26 @@ async fn a_stalled_caller_holds_its_declared_bytes_and_others_are_told_to_retry(
     // The stall's body ends inside its message: INVALID_ARGUMENT, and its
     // bytes are given back.
     drop(feed);
-    let response = stalled.await.unwrap();
-    let status = Status::from_header_map(response.headers()).expect("a trailers-only answer");
+    let status = status_of(stalled).await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert_eq!(check_layers(&mut client, big()).await.unwrap(), 2_000);
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_protobuf_is_invalid_argument() {
+    let (emulator, facade) = start(BudgetSettings::default()).await;
+    let channel = facade.channel().await;
+    // Field 1 with wire type 7, which does not exist.
+    let mut message = vec![0u8, 0, 0, 0, 2];
+    message.extend_from_slice(&[0x0f, 0x00]);
+    let (feed, call) = raw_call(&channel, "/ecr.v1.EcrService/CreateRepository", message);
+    drop(feed);
+    let status = status_of(call).await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().starts_with("malformed request message: "),
+        "{}",
+        status.message()
+    );
+    assert_eq!(emulator.total_calls(), 0);
 }
