@@ -9,6 +9,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod ranges;
+
+pub use ranges::RangeError;
+
 /// Command line of the `ecr-facade` binary.
 #[derive(Debug, Parser)]
 #[command(

@@ -101,6 +101,8 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything starts: an out-of-range duration would panic later.
+    args.check_ranges()?;
     let telemetry = telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
     if let Some(endpoint) = &args.otlp_endpoint {
         tracing::info!(endpoint = %endpoint, "exporting rpc spans over otlp");
