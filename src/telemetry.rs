@@ -1,8 +1,9 @@
 //! Logging and tracing: the global subscriber (text or JSON lines) and,
 //! with `--otlp-endpoint`, OpenTelemetry span export over OTLP/gRPC.
 //!
-//! The RPC spans take their parent from the caller's W3C `traceparent`
-//! ([`parent_from_headers`]), so the facade's spans join the caller's trace.
+//! The RPC spans take their parent from the caller's W3C `traceparent`, or
+//! its B3 headers when it sends no `traceparent` ([`parent_from_headers`]),
+//! so the facade's spans join the caller's trace.
 //!
 //! Whatever `RUST_LOG` says, the AWS SDK's crates log at most at `debug`
 //! ([`secret_safe_targets`]): at `trace` they print whole HTTP requests and
@@ -11,8 +12,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -22,6 +23,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
+
+mod b3;
 
 /// Whether spans are exported (set once by [`init`] with an endpoint).
 static EXPORTING: AtomicBool = AtomicBool::new(false);
@@ -120,12 +123,17 @@ fn otlp_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
         .build())
 }
 
-/// The caller's trace context (W3C `traceparent`/`tracestate`), to parent
-/// the RPC span on.
+/// The caller's trace context, to parent the RPC span on: W3C
+/// `traceparent`/`tracestate` when valid, else B3 ([`b3`]).
 pub fn parent_from_headers(headers: &http::HeaderMap) -> opentelemetry::Context {
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
-    })
+    let w3c = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    if w3c.span().span_context().is_valid() {
+        return w3c;
+    }
+    match b3::span_context(headers) {
+        Some(parent) => opentelemetry::Context::new().with_remote_span_context(parent),
+        None => w3c,
+    }
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -145,6 +153,52 @@ mod tests {
     use tracing::Level;
 
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (http::HeaderName::from_static(name), value.parse().unwrap()))
+            .collect()
+    }
+
+    fn parent_ids(pairs: &[(&'static str, &str)]) -> (String, String) {
+        let parent = parent_from_headers(&headers(pairs));
+        let context = parent.span().span_context().clone();
+        assert!(context.is_valid() && context.is_remote(), "{pairs:?}");
+        (
+            context.trace_id().to_string(),
+            context.span_id().to_string(),
+        )
+    }
+
+    #[test]
+    fn b3_is_the_parent_when_there_is_no_traceparent() {
+        let b3 = ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1");
+        assert_eq!(
+            parent_ids(&[b3]),
+            (
+                "80f198ee56343ba864fe8b2a57d3eff7".into(),
+                "e457b5a2e4d86bd1".into()
+            )
+        );
+        let multi = [
+            ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+            ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ];
+        assert_eq!(parent_ids(&multi).1, "e457b5a2e4d86bd1");
+        // A valid traceparent wins; an invalid one falls back to B3.
+        let w3c = (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        assert_eq!(parent_ids(&[w3c, b3]).1, "00f067aa0ba902b7");
+        assert_eq!(
+            parent_ids(&[("traceparent", "00-zz-01"), b3]).1,
+            "e457b5a2e4d86bd1"
+        );
+        let none = parent_from_headers(&http::HeaderMap::new());
+        assert!(!none.span().span_context().is_valid());
+    }
 
     #[test]
     fn the_sdk_logs_at_most_at_debug_and_everything_else_as_rust_log_says() {
