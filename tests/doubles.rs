@@ -135,6 +135,8 @@ async fn the_layer_stream_batches_by_a_hundred_within_the_concurrency_limit() {
     proxy.set_delay("BatchCheckLayerAvailability", Duration::from_millis(40));
     let mut builder = FacadeBuilder::new(&proxy.url);
     builder.settings.upstream_concurrency = 4;
+    // More than the default 2,000 digests: 24 batches, the last one short.
+    builder.settings.limits.max_layer_digests = 2_345;
     let facade = builder.start().await;
     let mut client = facade.client().await;
     let repository = unique_name("stream");
