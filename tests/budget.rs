@@ -1,7 +1,8 @@
 //! The memory budget over real gRPC, against the facade in front of the
 //! embedded emulator: per-method message limits, the budget of request
 //! bytes in flight (held by a caller that sends a message's prefix and
-//! stalls), and malformed request bodies (truncated, or not protobuf).
+//! stalls), malformed request bodies (truncated, or not protobuf), and the
+//! string bounds of validation.
 
 mod common;
 
@@ -192,6 +193,47 @@ async fn a_request_that_is_not_protobuf_is_invalid_argument() {
         status.message().starts_with("malformed request message: "),
         "{}",
         status.message()
+    );
+    assert_eq!(emulator.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn oversized_strings_are_invalid_argument_before_upstream() {
+    let (emulator, facade) = start(BudgetSettings::default()).await;
+    let mut client = facade.client().await;
+    let status = client
+        .create_repository(pb::CreateRepositoryRequest {
+            repository_name: "strings".into(),
+            tags: vec![pb::Tag {
+                key: "k".repeat(129),
+                value: "v".repeat(257),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .expect("a BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["tags[0].key", "tags[0].value"]);
+
+    let status = client
+        .describe_images(pb::DescribeImagesRequest {
+            repository_name: "strings".into(),
+            next_token: Some("t".repeat(8193)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "next_token"
     );
     assert_eq!(emulator.total_calls(), 0);
 }
