@@ -33,6 +33,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the set for type resolution; prost maps it to prost-types.)
     let mut ecr_only = full_set;
     ecr_only.file.retain(|file| file.package() != "google.rpc");
+    // `[deprecated = true]` tells callers what ECR deprecates; the server
+    // still honours those fields as ECR does, so its own code must not warn.
+    // (Reflection keeps the option: it serves `full_set`.)
+    for message in ecr_only
+        .file
+        .iter_mut()
+        .flat_map(|file| &mut file.message_type)
+    {
+        for field in &mut message.field {
+            if let Some(options) = field.options.as_mut() {
+                options.deprecated = None;
+            }
+        }
+    }
 
     tonic_prost_build::configure()
         .build_client(true)
@@ -42,6 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // AuthorizationData carries a registry password: its Debug is written
         // by hand (src/pb.rs) so the token can never reach a log line.
         .skip_debug(["ecr.v1.AuthorizationData"])
+        // Layer bytes as `bytes::Bytes`: decoded without a copy, and sliced
+        // into upstream parts and stream chunks without one either.
+        .bytes(".ecr.v1.PushLayerRequest.chunk")
+        .bytes(".ecr.v1.PullLayerResponse.chunk")
+        .bytes(".ecr.v1.UploadLayerPartRequest.layer_part_blob")
         .compile_fds(ecr_only)?;
     Ok(())
 }

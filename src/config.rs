@@ -152,6 +152,23 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_rpcs: u32,
 
+    /// Most PushLayer streams served at once, server-wide; more are refused
+    /// with RESOURCE_EXHAUSTED and a RetryInfo. Each push holds at most one
+    /// upstream part (ECR's part size, 10 MiB) in memory.
+    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_PUSHES", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrent_pushes: u32,
+
+    /// Budget of one PushLayer or PullLayer when the caller sets no shorter
+    /// deadline (grpc-timeout); --rpc-timeout does not apply to transfers.
+    #[arg(long, env = "ECR_FACADE_TRANSFER_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub transfer_timeout: Duration,
+
+    /// A transfer whose caller (push) or download URL (pull) sends nothing
+    /// for this long is abandoned.
+    #[arg(long, env = "ECR_FACADE_TRANSFER_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub transfer_idle_timeout: Duration,
+
     /// Most HTTP/2 streams (calls) one client connection may have open.
     #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_STREAMS", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]

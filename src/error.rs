@@ -27,6 +27,22 @@ pub const MAX_LISTED_VIOLATIONS: usize = 20;
 /// Back-off suggested in `RetryInfo` when ECR throttles.
 pub const THROTTLE_RETRY_DELAY: Duration = Duration::from_secs(1);
 
+/// `ErrorInfo.reason` when the facade sheds work at one of its own limits.
+pub const REASON_OVERLOADED: &str = "OVERLOADED";
+/// `ErrorInfo.reason` when a pulled layer's bytes do not hash to its digest
+/// or do not add up to its size.
+pub const REASON_LAYER_CORRUPT: &str = "LAYER_CORRUPT";
+/// `ErrorInfo.reason` when fetching a layer from its download URL failed.
+pub const REASON_DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
+/// `ErrorInfo.reason` when a push names an upload this replica cannot resume.
+pub const REASON_UPLOAD_NOT_RESUMABLE: &str = "UPLOAD_NOT_RESUMABLE";
+/// `ErrorInfo.reason` when a transfer's deadline passed.
+pub const REASON_DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+/// `ErrorInfo.reason` when a transfer's caller broke its stream.
+pub const REASON_CALLER_CANCELLED: &str = "CALLER_CANCELLED";
+/// `ErrorInfo.reason` when a transfer's caller sent nothing for too long.
+pub const REASON_CALLER_IDLE: &str = "CALLER_IDLE";
+
 /// Every way a facade call can fail.
 #[derive(Debug, Clone)]
 pub enum Error {
@@ -34,6 +50,47 @@ pub enum Error {
     InvalidRequest(Vec<FieldViolation>),
     /// The upstream call failed.
     Upstream(UpstreamError),
+    /// The facade itself refused or failed the call (a limit, a layer
+    /// transfer): the code, an `ErrorInfo` reason of the facade's domain, a
+    /// lowercase message and, when retrying later helps, a `RetryInfo`.
+    Facade {
+        /// The canonical code.
+        code: Code,
+        /// `ErrorInfo.reason`: one of the `REASON_*` constants.
+        reason: &'static str,
+        /// Lowercase, secret-free message for the caller.
+        message: String,
+        /// Back-off suggested in `RetryInfo`.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Error {
+    /// One violated field: INVALID_ARGUMENT with a `BadRequest` naming it.
+    pub fn invalid_field(field: &str, description: impl Into<String>) -> Self {
+        Error::InvalidRequest(vec![FieldViolation::new(field, description)])
+    }
+
+    /// The facade's own failure with `code` and `reason`.
+    pub fn facade(code: Code, reason: &'static str, message: impl Into<String>) -> Self {
+        Error::Facade {
+            code,
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A limit of the facade's own is reached: RESOURCE_EXHAUSTED with a
+    /// `RetryInfo` of `retry_after`.
+    pub fn overloaded(message: impl Into<String>, retry_after: Duration) -> Self {
+        Error::Facade {
+            code: Code::ResourceExhausted,
+            reason: REASON_OVERLOADED,
+            message: message.into(),
+            retry_after: Some(retry_after),
+        }
+    }
 }
 
 /// A failed upstream call, classified.
@@ -93,6 +150,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Upstream(err) => write!(f, "{}", err.message()),
+            Error::Facade { message, .. } => write!(f, "{message}"),
         }
     }
 }
@@ -183,6 +241,15 @@ impl UpstreamError {
         UpstreamError {
             action,
             kind: UpstreamErrorKind::DeadlineExceeded,
+            request_id: None,
+        }
+    }
+
+    /// ECR answered `action` without a member the facade needs.
+    pub fn bad_response(action: &'static str) -> Self {
+        UpstreamError {
+            action,
+            kind: UpstreamErrorKind::BadResponse { http_status: 200 },
             request_id: None,
         }
     }
@@ -338,6 +405,18 @@ impl Error {
             ),
             Error::Upstream(err) => {
                 Status::with_error_details(err.code(), err.message(), err.details())
+            }
+            Error::Facade {
+                code,
+                reason,
+                message,
+                retry_after,
+            } => {
+                let mut details = ErrorDetails::with_error_info(*reason, FACADE_DOMAIN, []);
+                if let Some(delay) = retry_after {
+                    details.set_retry_info(Some(*delay));
+                }
+                Status::with_error_details(*code, message.clone(), details)
             }
         }
     }

@@ -14,6 +14,8 @@
 //! - [`layers`]: the streaming fan-out for BatchCheckLayerAvailability;
 //! - [`metrics`]: Prometheus metrics and their listener;
 //! - [`service`]: the thin tonic handlers;
+//! - [`transfer`]: the streaming layer push and pull;
+//! - [`upstream`]: one observed upstream call (errors classified, metrics);
 //! - [`rpc_layer`]: request ids, RPC spans and logs, load shedding, RPC metrics;
 //! - [`telemetry`]: the log subscriber and OTLP span export;
 //! - [`security`]: TLS/mTLS, caller identity and the authorization policy;
@@ -36,4 +38,6 @@ pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod token_cache;
+pub mod transfer;
+pub mod upstream;
 pub mod validate;

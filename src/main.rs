@@ -11,6 +11,7 @@ use ecr_facade::security::{self, Security};
 use ecr_facade::server::{self, ServerSettings};
 use ecr_facade::service::{EcrFacade, FacadeSettings};
 use ecr_facade::telemetry;
+use ecr_facade::transfer::TransferSettings;
 use ecr_facade::validate::Limits;
 use tokio::net::TcpListener;
 
@@ -82,6 +83,12 @@ fn facade_settings(args: &ServeArgs) -> FacadeSettings {
         upstream_concurrency: args.upstream_concurrency as usize,
         token_min_ttl: args.token_min_ttl,
         rpc_timeout: args.rpc_timeout,
+        transfer: TransferSettings {
+            max_concurrent_pushes: args.max_concurrent_pushes as usize,
+            idle_timeout: args.transfer_idle_timeout,
+            timeout: args.transfer_timeout,
+            connect_timeout: args.connect_timeout,
+        },
     }
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures::future::{BoxFuture, FutureExt};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert::requests;
 use crate::deadline;
@@ -21,8 +21,10 @@ use crate::layers;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrService;
-use crate::security::{Authorizer, RepositoryScoped};
+use crate::security::{Authorizer, Identity, RepositoryScoped};
 use crate::token_cache::{TokenCache, TokenSource};
+use crate::transfer::{self, Transfer, TransferSettings};
+use crate::upstream::observed;
 use crate::validate::{self, Limits, Validate};
 
 /// Knobs of the facade itself.
@@ -36,6 +38,8 @@ pub struct FacadeSettings {
     pub token_min_ttl: Duration,
     /// Budget of one RPC when the caller sets no shorter `grpc-timeout`.
     pub rpc_timeout: Duration,
+    /// Limits and timeouts of PushLayer and PullLayer.
+    pub transfer: TransferSettings,
 }
 
 impl Default for FacadeSettings {
@@ -45,6 +49,7 @@ impl Default for FacadeSettings {
             upstream_concurrency: 8,
             token_min_ttl: Duration::from_secs(6 * 3600),
             rpc_timeout: Duration::from_secs(60),
+            transfer: TransferSettings::default(),
         }
     }
 }
@@ -57,23 +62,7 @@ pub struct EcrFacade {
     settings: FacadeSettings,
     metrics: Arc<Metrics>,
     authorizer: Authorizer,
-}
-
-/// Runs one upstream call of `action`, classifies its error and records its
-/// outcome and latency.
-async fn observed<T, E>(
-    metrics: &Metrics,
-    action: &'static str,
-    call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-) -> Result<T, UpstreamError>
-where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-{
-    let started = std::time::Instant::now();
-    let result = call.await.map_err(|e| UpstreamError::from_sdk(action, e));
-    let outcome = result.as_ref().map_or_else(UpstreamError::reason, |_| "ok");
-    metrics.upstream(action, outcome, started.elapsed());
-    result
+    transfer: Transfer,
 }
 
 /// Fetches authorization tokens from ECR for the cache.
@@ -121,6 +110,7 @@ impl EcrFacade {
     ) -> Self {
         Self {
             tokens: TokenCache::new(source, settings.token_min_ttl, Arc::clone(&metrics)),
+            transfer: Transfer::new(client.clone(), settings.transfer, Arc::clone(&metrics)),
             client,
             settings,
             metrics,
@@ -140,6 +130,11 @@ impl EcrFacade {
     fn admit<R: Validate + RepositoryScoped>(&self, request: &Request<R>) -> Result<(), Status> {
         validate::check(request.get_ref(), &self.settings.limits)?;
         self.authorizer.authorize_request(request)
+    }
+
+    /// The layer transfers (their push slots feed tests).
+    pub fn transfer(&self) -> &Transfer {
+        &self.transfer
     }
 
     /// The token cache (its counters feed tests and metrics).
@@ -321,5 +316,85 @@ impl EcrService for EcrFacade {
             requests::get_download_url_for_layer(c, r).send()
         })
         .await
+    }
+
+    async fn get_repository_policy(
+        &self,
+        request: Request<pb::GetRepositoryPolicyRequest>,
+    ) -> Result<Response<pb::GetRepositoryPolicyResponse>, Status> {
+        self.forward(request, |c, r| requests::get_repository_policy(c, r).send())
+            .await
+    }
+
+    async fn initiate_layer_upload(
+        &self,
+        request: Request<pb::InitiateLayerUploadRequest>,
+    ) -> Result<Response<pb::InitiateLayerUploadResponse>, Status> {
+        self.forward(request, |c, r| requests::initiate_layer_upload(c, r).send())
+            .await
+    }
+
+    async fn list_images(
+        &self,
+        request: Request<pb::ListImagesRequest>,
+    ) -> Result<Response<pb::ListImagesResponse>, Status> {
+        self.forward(request, |c, r| requests::list_images(c, r).send())
+            .await
+    }
+
+    type PullLayerStream = transfer::PullStream;
+
+    async fn pull_layer(
+        &self,
+        request: Request<pb::PullLayerRequest>,
+    ) -> Result<Response<Self::PullLayerStream>, Status> {
+        let deadline = self.transfer.deadline(request.metadata());
+        self.admit(&request)?;
+        let stream = self.transfer.pull(request.into_inner(), deadline).await?;
+        Ok(Response::new(stream))
+    }
+
+    type PushLayerStream = transfer::PushStream;
+
+    async fn push_layer(
+        &self,
+        request: Request<Streaming<pb::PushLayerRequest>>,
+    ) -> Result<Response<Self::PushLayerStream>, Status> {
+        let deadline = self.transfer.deadline(request.metadata());
+        let (_, extensions, mut incoming) = request.into_parts();
+        let header =
+            transfer::read_header(&mut incoming, self.settings.transfer.idle_timeout).await?;
+        validate::check(&header, &self.settings.limits)?;
+        self.authorizer.authorize(
+            Identity::of(&extensions),
+            pb::PushLayerHeader::ACTION,
+            header.scope(),
+        )?;
+        let stream = self.transfer.push(header, incoming, deadline)?;
+        Ok(Response::new(stream))
+    }
+
+    async fn put_image(
+        &self,
+        request: Request<pb::PutImageRequest>,
+    ) -> Result<Response<pb::PutImageResponse>, Status> {
+        self.forward(request, |c, r| requests::put_image(c, r).send())
+            .await
+    }
+
+    async fn set_repository_policy(
+        &self,
+        request: Request<pb::SetRepositoryPolicyRequest>,
+    ) -> Result<Response<pb::SetRepositoryPolicyResponse>, Status> {
+        self.forward(request, |c, r| requests::set_repository_policy(c, r).send())
+            .await
+    }
+
+    async fn upload_layer_part(
+        &self,
+        request: Request<pb::UploadLayerPartRequest>,
+    ) -> Result<Response<pb::UploadLayerPartResponse>, Status> {
+        self.forward(request, |c, r| requests::upload_layer_part(c, r).send())
+            .await
     }
 }

@@ -28,6 +28,14 @@ pub const LAYER_DIGEST_PATTERN: &str = "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+";
 /// The UploadId pattern.
 pub const UPLOAD_ID_PATTERN: &str =
     "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+/// The facade's own digest pattern for layers it hashes itself (PushLayer).
+pub const SHA256_DIGEST_PATTERN: &str = "sha256:[a-f0-9]{64}";
+/// ECR's limit on one UploadLayerPart blob (LayerPartBlob, decoded bytes).
+pub const LAYER_PART_MAX_BYTES: usize = 20_971_520;
+/// ECR's limit on an image manifest (ImageManifest, characters).
+pub const IMAGE_MANIFEST_MAX_CHARS: usize = 4_194_304;
+/// ECR's limit on a repository policy (RepositoryPolicyText, characters).
+pub const POLICY_TEXT_MAX_CHARS: usize = 10_240;
 /// The ImageTagMutabilityExclusionFilterValue pattern (anchored in the model).
 pub const EXCLUSION_FILTER_PATTERN: &str = "^[0-9a-zA-Z._*-]{1,128}$";
 
@@ -60,6 +68,8 @@ pub(crate) static REPOSITORY_NAME: LazyLock<Regex> =
 pub(crate) static REGISTRY_ID: LazyLock<Regex> = LazyLock::new(|| anchored(REGISTRY_ID_PATTERN));
 pub(crate) static LAYER_DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(LAYER_DIGEST_PATTERN));
 pub(crate) static UPLOAD_ID: LazyLock<Regex> = LazyLock::new(|| anchored(UPLOAD_ID_PATTERN));
+pub(crate) static SHA256_DIGEST: LazyLock<Regex> =
+    LazyLock::new(|| anchored(SHA256_DIGEST_PATTERN));
 pub(crate) static EXCLUSION_FILTER: LazyLock<Regex> =
     LazyLock::new(|| anchored(EXCLUSION_FILTER_PATTERN));
 
@@ -152,6 +162,27 @@ impl Violations {
         }
     }
 
+    /// A byte position or size (ECR's PartSize: int64 ≥ 0).
+    fn non_negative(&mut self, field: &str, value: Option<i64>, required: bool) {
+        match value {
+            None if required => self.add(field, "is required"),
+            Some(v) if v < 0 => self.add(field, "must be greater than or equal to 0"),
+            _ => {}
+        }
+    }
+
+    fn upload_id(&mut self, field: &str, value: &str) {
+        if self.required(field, value) {
+            self.pattern(field, value, &UPLOAD_ID, UPLOAD_ID_PATTERN);
+        }
+    }
+
+    fn image_tag(&mut self, field: &str, value: Option<&str>) {
+        if let Some(tag) = value {
+            self.length(field, tag, 1, 300);
+        }
+    }
+
     fn enumeration<E>(&mut self, field: &str, value: i32, required: bool)
     where
         E: TryFrom<i32>,
@@ -181,9 +212,7 @@ impl Violations {
     fn image_ids(&mut self, field: &str, ids: &[pb::ImageIdentifier], required: bool) {
         self.items(field, ids.len(), 1, ECR_LIST_LIMIT, required);
         for (i, id) in ids.iter().enumerate() {
-            if let Some(tag) = &id.image_tag {
-                self.length(&format!("{field}[{i}].image_tag"), tag, 1, 300);
-            }
+            self.image_tag(&format!("{field}[{i}].image_tag"), id.image_tag.as_deref());
             if let Some(digest) = &id.image_digest {
                 let path = format!("{field}[{i}].image_digest");
                 self.length(&path, digest, 0, bounds::DIGEST);
@@ -292,9 +321,7 @@ impl Validate for pb::CompleteLayerUploadRequest {
     fn validate(&self, _: &Limits, v: &mut Violations) {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
-        if v.required("upload_id", &self.upload_id) {
-            v.pattern("upload_id", &self.upload_id, &UPLOAD_ID, UPLOAD_ID_PATTERN);
-        }
+        v.upload_id("upload_id", &self.upload_id);
         v.items(
             "layer_digests",
             self.layer_digests.len(),
@@ -441,6 +468,120 @@ impl Validate for pb::GetDownloadUrlForLayerRequest {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
         v.layer_digest("layer_digest", &self.layer_digest);
+    }
+}
+
+impl Validate for pb::GetRepositoryPolicyRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+    }
+}
+
+impl Validate for pb::InitiateLayerUploadRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+    }
+}
+
+impl Validate for pb::ListImagesRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.range("max_results", self.max_results, 1, 1000);
+        v.next_token("next_token", self.next_token.as_deref());
+        if let Some(filter) = &self.filter {
+            v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
+            v.enumeration::<pb::ImageStatusFilter>(
+                "filter.image_status",
+                filter.image_status,
+                false,
+            );
+        }
+    }
+}
+
+impl Validate for pb::PullLayerRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.layer_digest("layer_digest", &self.layer_digest);
+        v.non_negative("offset", self.offset, false);
+    }
+}
+
+/// PushLayer's header; its fields are reported under `header.`.
+impl Validate for pb::PushLayerHeader {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("header.registry_id", self.registry_id.as_deref());
+        v.repository_name("header.repository_name", &self.repository_name);
+        if let Some(digest) = &self.expected_digest {
+            // The facade hashes the bytes itself, with sha256.
+            v.pattern(
+                "header.expected_digest",
+                digest,
+                &SHA256_DIGEST,
+                SHA256_DIGEST_PATTERN,
+            );
+        }
+        v.non_negative("header.total_size", self.total_size, false);
+        if let Some(upload_id) = &self.upload_id {
+            v.upload_id("header.upload_id", upload_id);
+        }
+    }
+}
+
+impl Validate for pb::PutImageRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        if v.required("image_manifest", &self.image_manifest) {
+            v.length(
+                "image_manifest",
+                &self.image_manifest,
+                1,
+                IMAGE_MANIFEST_MAX_CHARS,
+            );
+        }
+        v.image_tag("image_tag", self.image_tag.as_deref());
+        if let Some(media_type) = &self.image_manifest_media_type {
+            v.length(
+                "image_manifest_media_type",
+                media_type,
+                1,
+                bounds::MEDIA_TYPE,
+            );
+        }
+        if let Some(digest) = &self.image_digest {
+            v.length("image_digest", digest, 0, bounds::DIGEST);
+        }
+    }
+}
+
+impl Validate for pb::SetRepositoryPolicyRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        // Required, but the model allows an empty text (ECR then refuses it
+        // as a policy): only the length is the facade's to check.
+        v.length("policy_text", &self.policy_text, 0, POLICY_TEXT_MAX_CHARS);
+    }
+}
+
+impl Validate for pb::UploadLayerPartRequest {
+    fn validate(&self, _: &Limits, v: &mut Violations) {
+        v.registry_id("registry_id", self.registry_id.as_deref());
+        v.repository_name("repository_name", &self.repository_name);
+        v.upload_id("upload_id", &self.upload_id);
+        v.non_negative("part_first_byte", self.part_first_byte, true);
+        v.non_negative("part_last_byte", self.part_last_byte, true);
+        if self.layer_part_blob.len() > LAYER_PART_MAX_BYTES {
+            v.add(
+                "layer_part_blob",
+                format!("must have at most {LAYER_PART_MAX_BYTES} bytes"),
+            );
+        }
     }
 }
 

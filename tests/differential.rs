@@ -19,7 +19,7 @@
 //! | last tag moved to another image | deletes the old image | keeps it, untagged |
 //! | DescribeImages | imageSizeInBytes = config.size, no artifactMediaType | sum of layer sizes, config media type |
 //! | BatchGetImage `{}` | ImageNotFound (tag "null") | MissingDigestAndTag |
-//! | BatchGetImage acceptedMediaTypes not matching | ignores them | ImageNotFound failure (unclear: an ECR maintainer describes ECR returning the unconverted manifest, as moto does) |
+//! | BatchGetImage by tag, only OCI accepted, Docker v2 image | ignores acceptedMediaTypes | the manifest translated to OCI, as ECR documents (its digest: the translated bytes' sha256, which ECR does not document — unclear) |
 //! | GetDownloadUrlForLayer | HTTP 500 (not implemented) | signed URL served by the emulator |
 //! | GetAuthorizationToken expiresAt | 2015-01-01 | now + 12 h |
 //! | tag move in an IMMUTABLE repository | ImageAlreadyExistsException | ImageTagAlreadyExistsException |

@@ -12,7 +12,7 @@ use aws_sdk_ecr::operation::upload_layer_part::UploadLayerPartError;
 use aws_sdk_ecr::primitives::Blob;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability, TagStatus};
 use aws_types::region::Region;
-use ecr_facade::emulator::{Emulator, EmulatorConfig, FaultSpec};
+use ecr_facade::emulator::{AdminToken, Emulator, EmulatorConfig, FaultSpec};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -522,14 +522,26 @@ async fn faults_throttle_and_fail_then_calls_pass() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     emulator.clear_faults();
 
-    // The same through the admin endpoints.
+    // The same through the admin endpoints, which need the admin token.
     let spec = r#"{"throttle_next": 1}"#;
-    let put = format!(
-        "PUT /_emulator/faults/ListImages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n{spec}",
-        spec.len()
-    );
-    assert_eq!(http(&emulator, put.as_bytes()).await.0, 204);
+    let put = |auth: &str| {
+        format!(
+            "PUT /_emulator/faults/ListImages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             {auth}Content-Length: {}\r\n\r\n{spec}",
+            spec.len()
+        )
+    };
+    let auth = format!("Authorization: Bearer {}\r\n", emulator.admin_token());
+    let wrong = format!("Authorization: Bearer {}x\r\n", emulator.admin_token());
+    for refused in ["", wrong.as_str(), "Authorization: Bearer \r\n"] {
+        let (status, head, _) = http(&emulator, put(refused).as_bytes()).await;
+        assert_eq!(status, 401, "{refused:?}");
+        assert!(head.contains("www-authenticate: bearer"), "{head}");
+    }
+    let stats = "GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_eq!(http(&emulator, stats.as_bytes()).await.0, 401);
+    assert_eq!(emulator.faults().specs_snapshot().len(), 0);
+    assert_eq!(http(&emulator, put(&auth).as_bytes()).await.0, 204);
     let once = client(&emulator, 1);
     let err = once
         .list_images()
@@ -545,17 +557,17 @@ async fn faults_throttle_and_fail_then_calls_pass() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "RepositoryNotFoundException");
-    let (status, _, body) = http(
-        &emulator,
-        b"GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let stats =
+        format!("GET /_emulator/stats HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    let (status, _, body) = http(&emulator, stats.as_bytes()).await;
     assert_eq!(status, 200);
     let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(stats["calls"]["ListImages"], 2);
     assert_eq!(stats["calls"]["DescribeRepositories"], 8);
     assert_eq!(stats["total"], emulator.total_calls());
-    let bad = "PUT /_emulator/faults/NoSuchOp HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
+    let bad = format!(
+        "PUT /_emulator/faults/NoSuchOp HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
     assert_eq!(http(&emulator, bad.as_bytes()).await.0, 400);
 }
 
@@ -688,4 +700,139 @@ async fn download_urls_expire() {
     // Past `expires` (whole seconds, so up to 2 s away), the URL is refused.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(get(&emulator, &url).await.0, 403);
+}
+
+/// GET `url` with extra header lines; returns (status, lowercase head, body).
+async fn get_with(emulator: &Emulator, url: &str, extra: &str) -> (u16, String, Vec<u8>) {
+    let path = url
+        .strip_prefix(&emulator.url())
+        .expect("a URL of the emulator");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
+    http(emulator, request.as_bytes()).await
+}
+
+fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+#[tokio::test]
+async fn download_urls_serve_ranges_and_can_be_corrupted() {
+    let config = EmulatorConfig {
+        seed_demo: true,
+        ..Default::default()
+    };
+    let emulator = start(config).await;
+    let ecr = client(&emulator, 1);
+    let image = ecr
+        .batch_get_image()
+        .repository_name("demo/hello")
+        .image_ids(ImageIdentifier::builder().image_tag("latest").build())
+        .send()
+        .await
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(image.images()[0].image_manifest().unwrap()).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let url = ecr
+        .get_download_url_for_layer()
+        .repository_name("demo/hello")
+        .layer_digest(&layer)
+        .send()
+        .await
+        .unwrap()
+        .download_url
+        .unwrap();
+
+    // No Range: every byte, with its length, and ranges advertised.
+    let (status, head, whole) = get_with(&emulator, &url, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256(&whole), layer);
+    let total = whole.len();
+    assert!(total > 100, "the demo layer is a tar archive");
+    assert_eq!(
+        header_of(&head, "content-length"),
+        Some(&*total.to_string())
+    );
+    assert_eq!(header_of(&head, "accept-ranges"), Some("bytes"));
+
+    // Ranges as S3 answers them.
+    let (status, head, body) = get_with(&emulator, &url, "Range: bytes=10-19\r\n").await;
+    assert_eq!((status, body.as_slice()), (206, &whole[10..20]));
+    let shown = format!("bytes 10-19/{total}");
+    assert_eq!(header_of(&head, "content-range"), Some(shown.as_str()));
+    assert_eq!(header_of(&head, "content-length"), Some("10"));
+    let tail = format!("Range: bytes={}-\r\n", total - 7);
+    let (status, head, body) = get_with(&emulator, &url, &tail).await;
+    assert_eq!((status, body.as_slice()), (206, &whole[total - 7..]));
+    let shown = format!("bytes {}-{}/{total}", total - 7, total - 1);
+    assert_eq!(header_of(&head, "content-range"), Some(shown.as_str()));
+    let past_end = format!("Range: bytes={}-{}\r\n", total - 1, total + 50);
+    let (status, _, body) = get_with(&emulator, &url, &past_end).await;
+    assert_eq!((status, body.as_slice()), (206, &whole[total - 1..]));
+    let at_end = format!("Range: bytes={total}-\r\n");
+    let (status, head, _) = get_with(&emulator, &url, &at_end).await;
+    assert_eq!(status, 416);
+    let shown = format!("bytes */{total}");
+    assert_eq!(header_of(&head, "content-range"), Some(shown.as_str()));
+    let (status, head, body) = get_with(&emulator, &url, "Range: bytes=9-3\r\n").await;
+    assert_eq!((status, body.len()), (200, total));
+    assert_eq!(header_of(&head, "content-range"), None);
+
+    // Corrupted downloads: same length, exactly one byte differs.
+    let corrupt = FaultSpec::parse("corrupt=all").unwrap();
+    emulator
+        .set_fault("GetDownloadUrlForLayer", corrupt)
+        .unwrap();
+    let differing = |a: &[u8], b: &[u8]| a.iter().zip(b).filter(|(x, y)| x != y).count();
+    let (status, head, bad) = get_with(&emulator, &url, "").await;
+    assert_eq!((status, bad.len()), (200, total));
+    assert_eq!(
+        header_of(&head, "content-length"),
+        Some(&*total.to_string())
+    );
+    assert_ne!(sha256(&bad), layer);
+    assert_eq!(differing(&bad, &whole), 1);
+    let (status, _, bad) = get_with(&emulator, &url, "Range: bytes=10-19\r\n").await;
+    assert_eq!((status, bad.len()), (206, 10));
+    assert_eq!(differing(&bad, &whole[10..20]), 1);
+    // The operation itself still answers normally.
+    ecr.get_download_url_for_layer()
+        .repository_name("demo/hello")
+        .layer_digest(&layer)
+        .send()
+        .await
+        .unwrap();
+    emulator.clear_faults();
+    let (_, _, good) = get_with(&emulator, &url, "").await;
+    assert_eq!(sha256(&good), layer);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_configured_admin_token_is_required_and_never_shown() {
+    let token = "configured-admin-token-0001";
+    let config = EmulatorConfig {
+        admin_token: Some(AdminToken::parse(token).unwrap()),
+        ..Default::default()
+    };
+    let emulator = start(config).await;
+    assert_eq!(emulator.admin_token(), token);
+    assert!(!format!("{emulator:?}").contains(token));
+    let delete = |auth: String| {
+        format!("DELETE /_emulator/stats HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n")
+    };
+    let (status, _, body) = http(&emulator, delete(String::new()).as_bytes()).await;
+    assert_eq!(status, 401);
+    assert!(!String::from_utf8_lossy(&body).contains(token));
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    assert_eq!(http(&emulator, delete(auth).as_bytes()).await.0, 204);
+    // Another emulator's random token does not open this one.
+    let other = start(EmulatorConfig::default()).await;
+    assert_ne!(other.admin_token(), token);
+    let auth = format!("Authorization: Bearer {}\r\n", other.admin_token());
+    assert_eq!(http(&emulator, delete(auth).as_bytes()).await.0, 401);
+    other.shutdown().await;
+    emulator.shutdown().await;
 }

@@ -5,6 +5,8 @@
 //! so tests also see what reached it.
 
 mod common;
+#[path = "forwarding/transfer.rs"]
+mod transfer;
 
 use common::proxy::Proxy;
 use common::{TestFacade, digest, ecr_client, moto, unique_name, upstream_settings};
@@ -95,7 +97,20 @@ against_both!(
     repository_policy_is_deleted_once,
     authorization_tokens_are_returned_and_cached_when_valid,
     bad_input_is_refused_before_any_upstream_call,
+    push_tag_list_and_pull_an_image,
+    list_images_pages,
+    unary_upload_and_policy_actions,
+    a_present_layer_is_not_uploaded_again,
+    a_wrong_expected_digest_commits_nothing,
+    an_immutable_tag_is_not_moved,
+    bad_transfers_are_refused_before_any_upstream_call,
 );
+
+use transfer::{
+    a_present_layer_is_not_uploaded_again, a_wrong_expected_digest_commits_nothing,
+    an_immutable_tag_is_not_moved, bad_transfers_are_refused_before_any_upstream_call,
+    list_images_pages, push_tag_list_and_pull_an_image, unary_upload_and_policy_actions,
+};
 
 async fn create(client: &mut EcrServiceClient<Channel>, name: &str) -> pb::Repository {
     client

@@ -215,6 +215,67 @@ async fn a_python_grpcio_client_calls_the_service() {
     assert!(output.status.success(), "python client failed:\n{text}");
 }
 
+/// Without reflection, the README's flags: service.proto imports nothing of
+/// google.rpc, so error_details.proto is named too, or the details stay raw.
+#[tokio::test]
+async fn grpcurl_with_local_protos_takes_ecr_json_and_decodes_error_details() {
+    let facade = TestFacade::start(&moto().url).await;
+    let addr = facade.addr.to_string();
+    let proto_dir = repo_root().join("proto");
+    let (ok, refused) = tokio::task::spawn_blocking(move || {
+        grpcurl(&[
+            "-plaintext",
+            "-import-path",
+            proto_dir.to_str().unwrap(),
+            "-proto",
+            "ecr/v1/service.proto",
+            "-proto",
+            "google/rpc/error_details.proto",
+            "-d",
+            r#"{"repositoryName": "Bad_Name!", "tags": [{"Key": "team", "Value": "a"}]}"#,
+            &addr,
+            "ecr.v1.EcrService/CreateRepository",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(!ok);
+    assert!(refused.contains("Code: InvalidArgument"), "{refused}");
+    assert!(
+        refused.contains(r#""fieldViolations":[{"field":"repository_name""#),
+        "details decoded: {refused}"
+    );
+}
+
+/// The README's JSON promise: for every served method with a botocore
+/// operation, the body boto3 would send to ECR (enum names mapped) decodes as
+/// the ecr.v1 request. The script lists the methods by reflection.
+#[tokio::test]
+async fn botocore_json_of_every_served_action_decodes_as_the_request() {
+    let facade = TestFacade::start(&moto().url).await;
+    let output = tokio::process::Command::new(venv_bin("python"))
+        .arg(repo_root().join("tests/python/botocore_json_check.py"))
+        .arg(facade.addr.to_string())
+        .arg(venv_bin("grpcurl"))
+        .arg(common::unique_name("botocore-json"))
+        .output()
+        .await
+        .expect("running the botocore json check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "botocore json check failed:\n{text}"
+    );
+    assert!(
+        text.contains("ok   CreateRepository (every member)"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_lets_a_running_stream_finish_and_refuses_new_calls() {
     let proxy = Proxy::start(Some(&moto().url)).await;
@@ -406,4 +467,151 @@ async fn a_request_over_the_message_size_limit_is_refused() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
     assert_eq!(proxy.total(), 0);
+}
+
+/// grpcurl with `input` on its standard input (`-d @`: one JSON message
+/// after another, for streaming calls).
+fn grpcurl_with_input(args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(venv_bin("grpcurl"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running grpcurl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex_string(&Sha256::digest(bytes))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn facade_on_emulator() -> (ecr_facade::emulator::Emulator, TestFacade) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emulator = ecr_facade::emulator::Emulator::start(listener, Default::default())
+        .await
+        .unwrap();
+    let facade = TestFacade::start(&emulator.url()).await;
+    (emulator, facade)
+}
+
+/// grpcurl pushes a layer and a config (PushLayer, messages on stdin), puts
+/// a manifest, and pulls the layer back (PullLayer, base64 chunks).
+#[tokio::test]
+async fn grpcurl_pushes_tags_and_pulls_a_layer() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (_emulator, facade) = facade_on_emulator().await;
+    let addr = facade.addr.to_string();
+    let name = common::unique_name("grpcurl-push");
+    let call = |method: &str, input: String| {
+        let (addr, method) = (addr.clone(), format!("ecr.v1.EcrService/{method}"));
+        tokio::task::spawn_blocking(move || {
+            grpcurl_with_input(&["-plaintext", "-d", "@", &addr, &method], &input)
+        })
+    };
+    let (ok, out) = call(
+        "CreateRepository",
+        format!(r#"{{"repository_name": "{name}"}}"#),
+    )
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    let layer: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let config = br#"{"os":"linux"}"#.to_vec();
+    for blob in [&layer, &config] {
+        let mut input = format!(r#"{{"header": {{"repository_name": "{name}"}}}}"#);
+        for chunk in blob.chunks(100_000) {
+            input.push_str(&format!(r#" {{"chunk": "{}"}}"#, b64.encode(chunk)));
+        }
+        let (ok, out) = call("PushLayer", input).await.unwrap();
+        assert!(ok, "{out}");
+        assert!(
+            out.contains(&format!(r#""layerDigest": "sha256:{}""#, sha256_hex(blob))),
+            "{out}"
+        );
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "size": config.len(), "digest": format!("sha256:{}", sha256_hex(&config))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar",
+                    "size": layer.len(), "digest": format!("sha256:{}", sha256_hex(&layer))}],
+    })
+    .to_string();
+    let put =
+        serde_json::json!({"repository_name": name, "image_manifest": manifest, "image_tag": "v1"});
+    let (ok, out) = call("PutImage", put.to_string()).await.unwrap();
+    assert!(ok, "{out}");
+    let pull = format!(
+        r#"{{"repository_name": "{name}", "layer_digest": "sha256:{}"}}"#,
+        sha256_hex(&layer)
+    );
+    let (ok, out) = call("PullLayer", pull).await.unwrap();
+    assert!(ok, "{out}");
+    // grpcurl prints one JSON object per message.
+    let mut pulled = Vec::new();
+    let stream = serde_json::Deserializer::from_str(&out).into_iter::<serde_json::Value>();
+    for message in stream {
+        let message = message.expect("grpcurl prints JSON messages");
+        if let Some(chunk) = message["chunk"].as_str() {
+            pulled.extend(b64.decode(chunk).unwrap());
+        }
+    }
+    assert!(pulled == layer, "pulled {} bytes", pulled.len());
+}
+
+/// The README's Python example: push a real image, promote it by tag, pull
+/// the layer back — with stubs generated from proto/ by grpcio-tools.
+#[tokio::test]
+async fn the_python_push_pull_example_runs() {
+    let (_emulator, facade) = facade_on_emulator().await;
+    let stubs = std::env::temp_dir().join(common::unique_name("py-stubs"));
+    std::fs::create_dir_all(&stubs).unwrap();
+    let proto = repo_root().join("proto");
+    let generated = tokio::process::Command::new(venv_bin("python"))
+        .args(["-m", "grpc_tools.protoc"])
+        .arg(format!("-I{}", proto.display()))
+        .arg(format!("--python_out={}", stubs.display()))
+        .arg(format!("--grpc_python_out={}", stubs.display()))
+        .arg(proto.join("ecr/v1/service.proto"))
+        .arg(proto.join("ecr/v1/types.proto"))
+        .status()
+        .await
+        .unwrap();
+    assert!(generated.success());
+    let output = tokio::process::Command::new(venv_bin("python"))
+        .arg(repo_root().join("examples/python/push_pull.py"))
+        .arg(facade.addr.to_string())
+        .env("PYTHONPATH", &stubs)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&stubs);
+    assert!(output.status.success(), "push_pull.py failed:\n{text}");
+    assert!(text.contains("identical"), "{text}");
 }

@@ -118,6 +118,66 @@ impl EcrService for Bare {
     ) -> Result<Response<pb::GetDownloadUrlForLayerResponse>, Status> {
         unimplemented()
     }
+
+    type PullLayerStream = ReceiverStream<Result<pb::PullLayerResponse, Status>>;
+
+    async fn pull_layer(
+        &self,
+        _: Request<pb::PullLayerRequest>,
+    ) -> Result<Response<Self::PullLayerStream>, Status> {
+        unimplemented()
+    }
+
+    type PushLayerStream = ReceiverStream<Result<pb::PushLayerResponse, Status>>;
+
+    async fn push_layer(
+        &self,
+        _: Request<tonic::Streaming<pb::PushLayerRequest>>,
+    ) -> Result<Response<Self::PushLayerStream>, Status> {
+        unimplemented()
+    }
+
+    async fn get_repository_policy(
+        &self,
+        _: Request<pb::GetRepositoryPolicyRequest>,
+    ) -> Result<Response<pb::GetRepositoryPolicyResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn initiate_layer_upload(
+        &self,
+        _: Request<pb::InitiateLayerUploadRequest>,
+    ) -> Result<Response<pb::InitiateLayerUploadResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn list_images(
+        &self,
+        _: Request<pb::ListImagesRequest>,
+    ) -> Result<Response<pb::ListImagesResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn put_image(
+        &self,
+        _: Request<pb::PutImageRequest>,
+    ) -> Result<Response<pb::PutImageResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn set_repository_policy(
+        &self,
+        _: Request<pb::SetRepositoryPolicyRequest>,
+    ) -> Result<Response<pb::SetRepositoryPolicyResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn upload_layer_part(
+        &self,
+        _: Request<pb::UploadLayerPartRequest>,
+    ) -> Result<Response<pb::UploadLayerPartResponse>, Status> {
+        unimplemented()
+    }
 }
 
 /// Runs the baseline server (child mode); `token` and `repositories` hold

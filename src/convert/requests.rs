@@ -16,8 +16,14 @@ use aws_sdk_ecr::operation::{
     describe_repositories::builders::DescribeRepositoriesFluentBuilder,
     get_authorization_token::builders::GetAuthorizationTokenFluentBuilder,
     get_download_url_for_layer::builders::GetDownloadUrlForLayerFluentBuilder,
+    get_repository_policy::builders::GetRepositoryPolicyFluentBuilder,
+    initiate_layer_upload::builders::InitiateLayerUploadFluentBuilder,
+    list_images::builders::ListImagesFluentBuilder, put_image::builders::PutImageFluentBuilder,
+    set_repository_policy::builders::SetRepositoryPolicyFluentBuilder,
+    upload_layer_part::builders::UploadLayerPartFluentBuilder,
 };
 use aws_sdk_ecr::types as sdk;
+use aws_smithy_types::Blob;
 
 use super::enums::EnumPair;
 use super::types;
@@ -176,4 +182,77 @@ pub fn get_download_url_for_layer(
         .set_registry_id(r.registry_id)
         .repository_name(r.repository_name)
         .layer_digest(r.layer_digest)
+}
+
+/// GetRepositoryPolicy.
+pub fn get_repository_policy(
+    client: &Client,
+    r: pb::GetRepositoryPolicyRequest,
+) -> GetRepositoryPolicyFluentBuilder {
+    client
+        .get_repository_policy()
+        .set_registry_id(r.registry_id)
+        .repository_name(r.repository_name)
+}
+
+/// InitiateLayerUpload.
+pub fn initiate_layer_upload(
+    client: &Client,
+    r: pb::InitiateLayerUploadRequest,
+) -> InitiateLayerUploadFluentBuilder {
+    client
+        .initiate_layer_upload()
+        .set_registry_id(r.registry_id)
+        .repository_name(r.repository_name)
+}
+
+/// ListImages.
+pub fn list_images(client: &Client, r: pb::ListImagesRequest) -> ListImagesFluentBuilder {
+    client
+        .list_images()
+        .set_registry_id(r.registry_id)
+        .repository_name(r.repository_name)
+        .set_next_token(r.next_token)
+        .set_max_results(r.max_results)
+        .set_filter(r.filter.map(Into::into))
+}
+
+/// PutImage: the manifest goes upstream exactly as the caller sent it.
+pub fn put_image(client: &Client, r: pb::PutImageRequest) -> PutImageFluentBuilder {
+    client
+        .put_image()
+        .set_registry_id(r.registry_id)
+        .repository_name(r.repository_name)
+        .image_manifest(r.image_manifest)
+        .set_image_manifest_media_type(r.image_manifest_media_type)
+        .set_image_tag(r.image_tag)
+        .set_image_digest(r.image_digest)
+}
+
+/// SetRepositoryPolicy.
+pub fn set_repository_policy(
+    client: &Client,
+    r: pb::SetRepositoryPolicyRequest,
+) -> SetRepositoryPolicyFluentBuilder {
+    client
+        .set_repository_policy()
+        .set_registry_id(r.registry_id)
+        .repository_name(r.repository_name)
+        .policy_text(r.policy_text)
+        .set_force(r.force)
+}
+
+/// UploadLayerPart.
+pub fn upload_layer_part(
+    client: &Client,
+    r: pb::UploadLayerPartRequest,
+) -> UploadLayerPartFluentBuilder {
+    client
+        .upload_layer_part()
+        .set_registry_id(r.registry_id)
+        .repository_name(r.repository_name)
+        .upload_id(r.upload_id)
+        .set_part_first_byte(r.part_first_byte)
+        .set_part_last_byte(r.part_last_byte)
+        .layer_part_blob(Blob::from_maybe_shared(r.layer_part_blob))
 }

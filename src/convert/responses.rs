@@ -8,6 +8,10 @@ use aws_sdk_ecr::operation::{
     delete_repository_policy::DeleteRepositoryPolicyOutput, describe_images::DescribeImagesOutput,
     describe_repositories::DescribeRepositoriesOutput,
     get_download_url_for_layer::GetDownloadUrlForLayerOutput,
+    get_repository_policy::GetRepositoryPolicyOutput,
+    initiate_layer_upload::InitiateLayerUploadOutput, list_images::ListImagesOutput,
+    put_image::PutImageOutput, set_repository_policy::SetRepositoryPolicyOutput,
+    upload_layer_part::UploadLayerPartOutput,
 };
 
 use crate::pb;
@@ -103,6 +107,63 @@ impl From<GetDownloadUrlForLayerOutput> for pb::GetDownloadUrlForLayerResponse {
         Self {
             download_url: o.download_url,
             layer_digest: o.layer_digest,
+        }
+    }
+}
+
+impl From<GetRepositoryPolicyOutput> for pb::GetRepositoryPolicyResponse {
+    fn from(o: GetRepositoryPolicyOutput) -> Self {
+        Self {
+            registry_id: o.registry_id,
+            repository_name: o.repository_name,
+            policy_text: o.policy_text,
+        }
+    }
+}
+
+impl From<InitiateLayerUploadOutput> for pb::InitiateLayerUploadResponse {
+    fn from(o: InitiateLayerUploadOutput) -> Self {
+        Self {
+            upload_id: o.upload_id,
+            part_size: o.part_size,
+        }
+    }
+}
+
+impl From<ListImagesOutput> for pb::ListImagesResponse {
+    fn from(o: ListImagesOutput) -> Self {
+        Self {
+            image_ids: list(o.image_ids),
+            next_token: o.next_token,
+        }
+    }
+}
+
+impl From<PutImageOutput> for pb::PutImageResponse {
+    fn from(o: PutImageOutput) -> Self {
+        Self {
+            image: o.image.map(Into::into),
+        }
+    }
+}
+
+impl From<SetRepositoryPolicyOutput> for pb::SetRepositoryPolicyResponse {
+    fn from(o: SetRepositoryPolicyOutput) -> Self {
+        Self {
+            registry_id: o.registry_id,
+            repository_name: o.repository_name,
+            policy_text: o.policy_text,
+        }
+    }
+}
+
+impl From<UploadLayerPartOutput> for pb::UploadLayerPartResponse {
+    fn from(o: UploadLayerPartOutput) -> Self {
+        Self {
+            registry_id: o.registry_id,
+            repository_name: o.repository_name,
+            upload_id: o.upload_id,
+            last_byte_received: o.last_byte_received,
         }
     }
 }

@@ -238,6 +238,15 @@ impl From<pb::DescribeImagesFilter> for sdk::DescribeImagesFilter {
     }
 }
 
+impl From<pb::ListImagesFilter> for sdk::ListImagesFilter {
+    fn from(f: pb::ListImagesFilter) -> Self {
+        sdk::ListImagesFilter::builder()
+            .set_tag_status(sdk::TagStatus::from_pb(f.tag_status))
+            .set_image_status(sdk::ImageStatusFilter::from_pb(f.image_status))
+            .build()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

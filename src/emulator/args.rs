@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::admin::AdminToken;
 use super::faults::{FaultSpec, parse_fault_arg};
 use super::validate;
 use super::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
@@ -35,7 +36,9 @@ pub struct EmulatorArgs {
 
     /// Fault injection, repeatable: OP:SPEC with OP an ECR operation or `*`
     /// and SPEC comma-separated latency=<duration>, throttle=<n>|all,
-    /// fail=<n>|all (e.g. `DescribeRepositories:latency=20ms,throttle=2`).
+    /// fail=<n>|all, corrupt=all (download URLs serve one altered byte; on
+    /// GetDownloadUrlForLayer or `*`), e.g.
+    /// `DescribeRepositories:latency=20ms,throttle=2`.
     /// The environment variable takes several, separated by `;`.
     #[arg(long = "fault", env = "ECR_FACADE_EMULATOR_FAULT", value_name = "OP:SPEC",
           value_delimiter = ';', value_parser = parse_fault_arg)]
@@ -44,6 +47,15 @@ pub struct EmulatorArgs {
     /// Create the demo repository `demo/hello` with one image tagged `latest`.
     #[arg(long, env = "ECR_FACADE_EMULATOR_SEED_DEMO")]
     pub seed_demo: bool,
+
+    /// Token the admin endpoints (`/_emulator/faults`, `/_emulator/stats`)
+    /// require as `Authorization: Bearer <token>`: 16 to 256 visible ASCII
+    /// characters. Without it a random token is generated that only
+    /// in-process callers can read, so the endpoints are unusable from
+    /// outside. Never logged.
+    #[arg(long, env = "ECR_EMULATOR_ADMIN_TOKEN", hide_env_values = true,
+          value_parser = AdminToken::from_arg)]
+    pub admin_token: Option<AdminToken>,
 }
 
 impl EmulatorArgs {
@@ -74,6 +86,11 @@ impl EmulatorArgs {
             download_url_ttl: self.download_url_ttl,
             faults: self.faults.clone(),
             seed_demo: self.seed_demo,
+            admin_token: self
+                .admin_token
+                .as_ref()
+                .map(|token| AdminToken::parse(token.expose()))
+                .transpose()?,
         })
     }
 }
@@ -127,6 +144,7 @@ mod tests {
         assert_eq!(config.download_url_ttl, Duration::from_secs(3600));
         assert!(config.faults.is_empty());
         assert!(!config.seed_demo);
+        assert!(config.admin_token.is_none());
     }
 
     #[test]
@@ -145,6 +163,8 @@ mod tests {
             "--fault",
             "*:latency=5ms",
             "--seed-demo",
+            "--admin-token",
+            "0123456789abcdef-0123",
         ])
         .unwrap();
         let config = args.config().unwrap();
@@ -157,6 +177,10 @@ mod tests {
         assert_eq!(config.faults[0].1.throttle_next, 1);
         assert_eq!(config.faults[1].1.latency, Duration::from_millis(5));
         assert!(config.seed_demo);
+        assert_eq!(
+            config.admin_token.unwrap().expose(),
+            "0123456789abcdef-0123"
+        );
     }
 
     #[test]
@@ -172,6 +196,12 @@ mod tests {
                 .is_err()
         );
         assert!(parse(&["--max-blob-bytes", "0"]).unwrap().config().is_err());
+        // A bad token is refused without being quoted back.
+        let err = parse(&["--admin-token", "guessable"])
+            .unwrap()
+            .config()
+            .unwrap_err();
+        assert!(!err.to_string().contains("guessable"), "{err}");
         assert!(
             parse(&["--download-url-ttl", "0s"])
                 .unwrap()

@@ -7,19 +7,27 @@
 //! under a random per-process key, so URLs cannot be forged, altered or
 //! reused after `expires` (all answered 403), and stop working when the
 //! emulator restarts. A valid URL returns the layer's exact bytes, as long as
-//! the repository still holds the layer (404 otherwise).
+//! the repository still holds the layer (404 otherwise), with
+//! `Accept-Ranges: bytes`; a `Range` header is answered as S3 answers it
+//! (206 / 416, see `ranges`).
+//!
+//! Fault: while the spec of `GetDownloadUrlForLayer` (or `*`) has
+//! `corrupt_downloads`, the bytes served have their last byte XOR 0xff — same
+//! length, so only a client that checks the sha256 notices.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use super::operation::Operation;
+use super::ranges::{self, Chunks, RangeAnswer};
 use super::server::Shared;
 
 /// Signs and checks download URLs.
@@ -121,6 +129,7 @@ pub async fn download(
     State(shared): State<Arc<Shared>>,
     Path((registry, digest, repository)): Path<(String, String, String)>,
     Query(query): Query<DownloadQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let expires = query.expires.as_deref().and_then(|e| e.parse::<u64>().ok());
     let (Some(expires), Some(signature)) = (expires, query.signature.as_deref()) else {
@@ -150,17 +159,68 @@ pub async fn download(
             .filter(|repo| repo.layers.contains_key(&digest))
             .and_then(|_| store.blobs.get(&digest))
     };
-    tracing::debug!(%registry, %repository, %digest, found = blob.is_some(), "blob download");
-    match blob {
-        Some(bytes) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                (header::ETAG, format!("\"{digest}\"")),
-            ],
-            Body::from(bytes),
-        )
-            .into_response(),
-        None => refuse(StatusCode::NOT_FOUND, "the layer no longer exists"),
+    let Some(blob) = blob else {
+        tracing::debug!(%registry, %repository, %digest, "blob download: no such layer");
+        return refuse(StatusCode::NOT_FOUND, "the layer no longer exists");
+    };
+    let corrupt = shared
+        .faults
+        .corrupts_downloads(Operation::GetDownloadUrlForLayer);
+    let range = ranges::decide(headers.get(header::RANGE), blob.len() as u64);
+    tracing::debug!(%registry, %repository, %digest, ?range, corrupt, "blob download");
+    serve(blob, &digest, range, corrupt)
+}
+
+/// The answer for `range` of `blob`: slices of it, never a copy.
+fn serve(blob: Bytes, digest: &str, range: RangeAnswer, corrupt: bool) -> Response {
+    let total = blob.len();
+    let (status, bytes, content_range) = match range {
+        RangeAnswer::Whole => (StatusCode::OK, blob, None),
+        RangeAnswer::Partial { start, end } => {
+            // `decide` keeps `start <= end < total`, so these fit usize.
+            let (from, to) = (start as usize, end as usize);
+            let shown = format!("bytes {start}-{end}/{total}");
+            (
+                StatusCode::PARTIAL_CONTENT,
+                blob.slice(from..=to),
+                Some(shown),
+            )
+        }
+        RangeAnswer::Unsatisfiable => {
+            let mut response = refuse(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            insert(
+                &mut response,
+                header::CONTENT_RANGE,
+                format!("bytes */{total}"),
+            );
+            insert(&mut response, header::ACCEPT_RANGES, "bytes".to_owned());
+            return response;
+        }
+    };
+    let length = bytes.len();
+    let body = match corrupt {
+        true => Chunks::corrupted(bytes),
+        false => Chunks::new(bytes),
+    };
+    let mut response = (status, Body::new(body)).into_response();
+    insert(
+        &mut response,
+        header::CONTENT_TYPE,
+        "application/octet-stream".to_owned(),
+    );
+    insert(&mut response, header::CONTENT_LENGTH, length.to_string());
+    insert(&mut response, header::ACCEPT_RANGES, "bytes".to_owned());
+    insert(&mut response, header::ETAG, format!("\"{digest}\""));
+    if let Some(shown) = content_range {
+        insert(&mut response, header::CONTENT_RANGE, shown);
+    }
+    response
+}
+
+fn insert(response: &mut Response, name: header::HeaderName, value: String) {
+    // Every value here is built from digits and a validated digest.
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(name, value);
     }
 }
 

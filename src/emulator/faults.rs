@@ -6,9 +6,15 @@
 //! call that names a known operation is counted (faulted calls included), so
 //! tests can read the counts as "upstream calls".
 //!
+//! One more fault is about data rather than answers: `corrupt_downloads` on
+//! `GetDownloadUrlForLayer` (or `*`) makes the download URLs serve bytes with
+//! one byte altered (same length), as a damaged transfer would, so a client
+//! that hashes what it downloads sees a sha256 mismatch.
+//!
 //! String form (CLI `--fault OP:SPEC`): comma-separated `latency=<humantime>`,
-//! `throttle=<n>|all`, `fail=<n>|all`, e.g.
-//! `DescribeRepositories:latency=20ms,throttle=2`.
+//! `throttle=<n>|all`, `fail=<n>|all`, `corrupt=all`, e.g.
+//! `DescribeRepositories:latency=20ms,throttle=2` or
+//! `GetDownloadUrlForLayer:corrupt=all`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +40,9 @@ pub struct FaultSpec {
     pub throttle_all: bool,
     /// Every call (not throttled) gets `ServerException`.
     pub fail_all: bool,
+    /// Download URLs serve their bytes with one byte altered (looked up for
+    /// `GetDownloadUrlForLayer`, or `*`, when a URL is fetched).
+    pub corrupt_downloads: bool,
 }
 
 mod millis {
@@ -73,8 +82,15 @@ impl FaultSpec {
                 "latency" => parsed.latency = humantime::parse_duration(value.trim())?,
                 "throttle" => (parsed.throttle_next, parsed.throttle_all) = count(value)?,
                 "fail" => (parsed.fail_next, parsed.fail_all) = count(value)?,
+                "corrupt" => {
+                    anyhow::ensure!(
+                        value.trim() == "all",
+                        "corrupt takes only \"all\", got {value:?}"
+                    );
+                    parsed.corrupt_downloads = true;
+                }
                 other => anyhow::bail!(
-                    "unknown fault key {other:?} (expected latency, throttle or fail)"
+                    "unknown fault key {other:?} (expected latency, throttle, fail or corrupt)"
                 ),
             }
         }
@@ -206,14 +222,16 @@ impl FaultHandle {
     /// Decides one call of `op`: `(added latency, verdict)`.
     pub(crate) fn decide(&self, op: Operation) -> (Duration, Verdict) {
         let mut specs = self.specs();
-        let spec = match specs.contains_key(op.name()) {
-            true => specs.get_mut(op.name()),
-            false => specs.get_mut(WILDCARD),
-        };
-        match spec {
+        match spec_of(&mut specs, op) {
             Some(spec) => (spec.latency, spec.decide()),
             None => (Duration::ZERO, Verdict::Pass),
         }
+    }
+
+    /// Whether the spec that applies to `op` corrupts downloads (no budget
+    /// is spent).
+    pub(crate) fn corrupts_downloads(&self, op: Operation) -> bool {
+        spec_of(&mut self.specs(), op).is_some_and(|spec| spec.corrupt_downloads)
     }
 
     fn specs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, FaultSpec>> {
@@ -222,6 +240,14 @@ impl FaultHandle {
             .specs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The spec of `op`, else the wildcard's.
+fn spec_of(specs: &mut BTreeMap<String, FaultSpec>, op: Operation) -> Option<&mut FaultSpec> {
+    match specs.contains_key(op.name()) {
+        true => specs.get_mut(op.name()),
+        false => specs.get_mut(WILDCARD),
     }
 }
 
@@ -242,12 +268,17 @@ mod tests {
             }
         );
         assert_eq!(FaultSpec::parse("").unwrap(), FaultSpec::default());
+        let corrupt = FaultSpec::parse("corrupt=all").unwrap();
+        assert!(corrupt.corrupt_downloads);
+        assert_eq!(corrupt.clone().decide(), Verdict::Pass);
         for bad in [
             "latency",
             "latency=soon",
             "throttle=-1",
             "explode=1",
             "fail=some",
+            "corrupt=1",
+            "corrupt=",
         ] {
             assert!(FaultSpec::parse(bad).is_err(), "{bad}");
         }
@@ -269,6 +300,25 @@ mod tests {
         assert_eq!(spec.latency, Duration::from_millis(5));
         assert_eq!(spec.fail_next, 1);
         assert!(serde_json::from_str::<FaultSpec>(r#"{"latency": 5}"#).is_err());
+        let corrupt: FaultSpec = serde_json::from_str(r#"{"corrupt_downloads": true}"#).unwrap();
+        assert!(corrupt.corrupt_downloads);
+    }
+
+    #[test]
+    fn corruption_is_looked_up_like_other_faults() {
+        let faults = FaultHandle::default();
+        let op = Operation::GetDownloadUrlForLayer;
+        assert!(!faults.corrupts_downloads(op));
+        let corrupt = FaultSpec::parse("corrupt=all").unwrap();
+        faults.set("*", corrupt.clone()).unwrap();
+        assert!(faults.corrupts_downloads(op));
+        faults.set(op.name(), FaultSpec::default()).unwrap();
+        assert!(!faults.corrupts_downloads(op));
+        faults.clear();
+        faults.set(op.name(), corrupt).unwrap();
+        assert!(faults.corrupts_downloads(op));
+        // It never answers the operation itself with an error.
+        assert_eq!(faults.decide(op).1, Verdict::Pass);
     }
 
     impl FaultHandle {

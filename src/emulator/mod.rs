@@ -12,16 +12,23 @@
 //!   [`EmulatorConfig::max_blob_bytes`] (`LimitExceededException` when full);
 //!   request bodies over an operation's limit get 413 without being buffered.
 //! - Layer downloads through signed, expiring URLs served by the emulator
-//!   itself (`blobs`).
-//! - Fault injection and call counts per operation ([`FaultSpec`]), from Rust
-//!   ([`Emulator::faults`]), CLI flags ([`EmulatorArgs`]) or the
-//!   loopback-only admin endpoints (`admin`: `GET|DELETE /_emulator/stats`,
-//!   `GET|DELETE /_emulator/faults`, `PUT|DELETE /_emulator/faults/<Op>`).
+//!   itself (`blobs`), with S3's answers to `Range` requests (`ranges`).
+//! - Fault injection and call counts per operation ([`FaultSpec`]): latency,
+//!   throttling, server errors, and download URLs serving corrupted bytes
+//!   (`corrupt_downloads` on `GetDownloadUrlForLayer`).
+//!   Set from Rust ([`Emulator::faults`]), CLI flags ([`EmulatorArgs`]) or the
+//!   admin endpoints (`admin`: `GET|DELETE /_emulator/stats`,
+//!   `GET|DELETE /_emulator/faults`, `PUT|DELETE /_emulator/faults/<Op>`),
+//!   which answer loopback peers sending `Authorization: Bearer
+//!   <admin token>` only ([`Emulator::admin_token`], `--admin-token`).
 //!
 //! Differences from ECR that remain: no registry (docker) API, no KMS, no
 //! image scanning, lifecycle policies, replication or pull-through cache; the
-//! 5 MiB minimum part size is not enforced; manifests are never converted
-//! between media types; policies are checked for outline only.
+//! 5 MiB minimum part size is not enforced; BatchGetImage translates Docker
+//! v2 schema 2 ↔ OCI for pulls by tag but never produces schema 1
+//! (`ops::convert`); repository policies are checked against IAM's
+//! grammar (`ops::policy`) but resources, conditions and action names are
+//! not.
 
 mod admin;
 mod args;
@@ -31,6 +38,7 @@ mod faults;
 mod operation;
 mod ops;
 mod pagination;
+mod ranges;
 mod seed;
 mod server;
 mod state;
@@ -44,6 +52,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use admin::AdminToken;
 pub use args::EmulatorArgs;
 pub use faults::{FaultHandle, FaultSpec, parse_fault_arg};
 pub use operation::Operation;
@@ -73,6 +82,8 @@ pub struct EmulatorConfig {
     pub faults: Vec<(String, FaultSpec)>,
     /// Create `demo/hello` with one image tagged `latest` at start.
     pub seed_demo: bool,
+    /// The admin endpoints' bearer token; `None`: a random one.
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Default for EmulatorConfig {
@@ -84,6 +95,7 @@ impl Default for EmulatorConfig {
             download_url_ttl: DEFAULT_DOWNLOAD_URL_TTL,
             faults: Vec::new(),
             seed_demo: false,
+            admin_token: None,
         }
     }
 }
@@ -154,6 +166,12 @@ impl Emulator {
     /// Sets the fault spec of `op` (an operation name or `*`).
     pub fn set_fault(&self, op: &str, spec: FaultSpec) -> anyhow::Result<()> {
         self.shared.faults.set(op, spec)
+    }
+
+    /// The token the admin endpoints require (`Authorization: Bearer
+    /// <token>`): the configured one or the random one made at start.
+    pub fn admin_token(&self) -> &str {
+        self.shared.admin_token.expose()
     }
 
     /// Removes every fault spec.

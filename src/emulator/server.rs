@@ -1,5 +1,5 @@
 //! The HTTP side: ECR's AWS JSON 1.1 protocol on `POST /`, the layer download
-//! endpoint, and the loopback-only admin endpoints, on one axum router.
+//! endpoint, and the token-guarded admin endpoints, on one axum router.
 //!
 //! One API call: name the operation from `X-Amz-Target` (unknown →
 //! `UnknownOperationException`), refuse a body over the operation's limit with
@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
+use super::admin::AdminToken;
 use super::blobs::{self, UrlSigner};
 use super::error::ApiError;
 use super::faults::{FaultHandle, Verdict};
@@ -41,6 +42,8 @@ pub struct Shared {
     pub faults: FaultHandle,
     pub signer: UrlSigner,
     pub tokens: Tokens,
+    /// What the admin endpoints require (given, or random).
+    pub admin_token: AdminToken,
     store: Mutex<Store>,
 }
 
@@ -56,6 +59,10 @@ impl Shared {
             faults,
             signer: UrlSigner::new(random_bytes(), config.download_url_ttl),
             tokens: Tokens::new(random_bytes()),
+            admin_token: config
+                .admin_token
+                .clone()
+                .unwrap_or_else(AdminToken::random),
             store: Mutex::new(Store::new(config.max_blob_bytes)),
             config,
         });
@@ -103,7 +110,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/_emulator/blobs/{registry}/{digest}/{*repository}",
             get(blobs::download),
         )
-        .merge(admin::routes())
+        .merge(admin::routes(&shared))
         .with_state(shared)
 }
 

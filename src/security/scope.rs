@@ -4,7 +4,7 @@
 use crate::pb;
 
 /// The RPC names of `ecr.v1.EcrService`: the actions a policy grants.
-pub const ACTIONS: [&str; 11] = [
+pub const ACTIONS: [&str; 19] = [
     "BatchCheckLayerAvailability",
     "BatchDeleteImage",
     "BatchGetImage",
@@ -16,10 +16,18 @@ pub const ACTIONS: [&str; 11] = [
     "DescribeRepositories",
     "GetAuthorizationToken",
     "GetDownloadUrlForLayer",
+    "GetRepositoryPolicy",
+    "InitiateLayerUpload",
+    "ListImages",
+    "PullLayer",
+    "PushLayer",
+    "PutImage",
+    "SetRepositoryPolicy",
+    "UploadLayerPart",
 ];
 
 /// The actions that change the registry, all refused by `--read-only`.
-pub const MUTATING_ACTIONS: [&str; 6] = [
+pub const MUTATING_ACTIONS: [&str; 11] = [
     "BatchDeleteImage",
     "CompleteLayerUpload",
     "CreateRepository",
@@ -28,6 +36,11 @@ pub const MUTATING_ACTIONS: [&str; 6] = [
     // The token is a `docker login` password with the facade's own IAM
     // rights (push and delete included): handing it out is never read-only.
     "GetAuthorizationToken",
+    "InitiateLayerUpload",
+    "PushLayer",
+    "PutImage",
+    "SetRepositoryPolicy",
+    "UploadLayerPart",
 ];
 
 /// Whether `action` changes the registry.
@@ -122,6 +135,15 @@ one_repository! {
     DeleteRepositoryPolicyRequest => "DeleteRepositoryPolicy",
     DescribeImagesRequest => "DescribeImages",
     GetDownloadUrlForLayerRequest => "GetDownloadUrlForLayer",
+    GetRepositoryPolicyRequest => "GetRepositoryPolicy",
+    InitiateLayerUploadRequest => "InitiateLayerUpload",
+    ListImagesRequest => "ListImages",
+    PullLayerRequest => "PullLayer",
+    // PushLayer is authorized on its header, the stream's first message.
+    PushLayerHeader => "PushLayer",
+    PutImageRequest => "PutImage",
+    SetRepositoryPolicyRequest => "SetRepositoryPolicy",
+    UploadLayerPartRequest => "UploadLayerPart",
 }
 
 impl RepositoryScoped for pb::DescribeRepositoriesRequest {
@@ -160,6 +182,14 @@ mod tests {
             pb::DescribeRepositoriesRequest::ACTION,
             pb::GetAuthorizationTokenRequest::ACTION,
             pb::GetDownloadUrlForLayerRequest::ACTION,
+            pb::GetRepositoryPolicyRequest::ACTION,
+            pb::InitiateLayerUploadRequest::ACTION,
+            pb::ListImagesRequest::ACTION,
+            pb::PullLayerRequest::ACTION,
+            pb::PushLayerHeader::ACTION,
+            pb::PutImageRequest::ACTION,
+            pb::SetRepositoryPolicyRequest::ACTION,
+            pb::UploadLayerPartRequest::ACTION,
         ];
         assert_eq!(declared, ACTIONS);
         assert!(MUTATING_ACTIONS.iter().all(|a| ACTIONS.contains(a)));

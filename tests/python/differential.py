@@ -29,7 +29,8 @@ Known differences (step, path; "[*]" stands for any list position). The
 | move_last_tag_list         | untagged                        | emulator | ECR keeps an image whose last tag moved away (untagged); moto deletes it |
 | describe_images, describe_by_tag | imageDetails[*].imageSizeInBytes, imageDetails[*].artifactMediaType | emulator | ECR reports the sum of the layer sizes and the config media type; moto reports config.size and no artifactMediaType |
 | get_missing_digest_and_tag | failures[*].failureCode, failures[*].failureReason, failures[*].imageId.imageTag | emulator | ECR's code for an id with neither member is MissingDigestAndTag; moto says ImageNotFound for tag "null" |
-| get_unaccepted_media_type  | failures[*], images[*]          | unclear  | moto ignores acceptedMediaTypes; the emulator answers an ImageNotFound failure. An ECR maintainer describes ECR returning the unconverted manifest instead (awslabs/amazon-ecr-containerd-resolver#13), i.e. as moto; see src/emulator/ops/images.rs |
+| get_unaccepted_media_type  | images[*].imageManifest, images[*].imageManifestMediaType | emulator | moto ignores acceptedMediaTypes; ECR's user guide documents translating a Docker v2 schema 2 image pulled by tag to OCI for a client accepting only OCI, as the emulator does (src/emulator/ops/convert.rs) |
+| get_unaccepted_media_type  | images[*].imageId.imageDigest   | unclear  | the emulator answers the translated bytes' own sha256; ECR does not document which digest it answers |
 | download_url               | error, status, layerDigest      | emulator | moto does not implement GetDownloadUrlForLayer (HTTP 500) |
 | auth_token                 | [*].expiresInFuture             | emulator | ECR tokens last 12 hours; moto's expiresAt is 2015-01-01 |
 | immutable_tag_move         | error                           | emulator | ECR names this ImageTagAlreadyExistsException; moto says ImageAlreadyExistsException |
@@ -76,8 +77,9 @@ KNOWN = {
     ("get_missing_digest_and_tag", "failures[*].failureCode"): "emulator",
     ("get_missing_digest_and_tag", "failures[*].failureReason"): "emulator",
     ("get_missing_digest_and_tag", "failures[*].imageId.imageTag"): "emulator",
-    ("get_unaccepted_media_type", "failures[*]"): "unclear",
-    ("get_unaccepted_media_type", "images[*]"): "unclear",
+    ("get_unaccepted_media_type", "images[*].imageManifest"): "emulator",
+    ("get_unaccepted_media_type", "images[*].imageManifestMediaType"): "emulator",
+    ("get_unaccepted_media_type", "images[*].imageId.imageDigest"): "unclear",
     ("download_url", "error"): "emulator",
     ("download_url", "status"): "emulator",
     ("download_url", "layerDigest"): "emulator",

@@ -6,20 +6,22 @@
 //! images → `ImageTagDoesNotMatchDigest`; nothing found → `ImageNotFound`.
 //!
 //! BatchGetImage with `acceptedMediaTypes`: an image whose manifest media
-//! type is not accepted is a failure with code `ImageNotFound` (the image
-//! does not exist in any accepted form). ECR converts Docker schema 2 to
-//! schema 1 on request; the emulator converts nothing. `UnsupportedImageType`
-//! is not an `ImageFailureCode`, so SDKs could not decode it. (An ECR
-//! maintainer describes ECR answering the unconverted manifest instead, in
-//! awslabs/amazon-ecr-containerd-resolver#13; clients must check the
-//! returned media type either way.)
+//! type is not accepted is, when asked for by tag (no digest), translated as
+//! ECR documents (`convert`: Docker v2 schema 2 ↔ OCI) into the first
+//! accepted type it translates to; the answer carries the translated bytes,
+//! their media type and — ECR does not document this — their own sha256 as
+//! `imageDigest`, so the manifest verifies against its id. Otherwise (by
+//! digest, or no documented translation, including schema 2 → schema 1) it
+//! is a failure with code `ImageNotFound` (the image does not exist in any
+//! accepted form). `UnsupportedImageType` is not an `ImageFailureCode`, so
+//! SDKs could not decode it.
 
 use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, ImageIdInput, check_image_ids, image_id, target};
+use super::{Ctx, ImageIdInput, check_image_ids, convert, image_id, sha256_digest, target};
 use crate::emulator::error::ApiError;
 use crate::emulator::operation::Operation;
 use crate::emulator::pagination::{page, seq_key};
@@ -92,25 +94,52 @@ pub fn batch_get(ctx: &Ctx<'_>, input: BatchGetInput) -> Result<Value, ApiError>
                 continue;
             }
         };
-        if let Some(types) = &input.accepted_media_types
-            && !types.contains(&image.media_type)
-        {
-            let reason = format!(
-                "Requested image not found in the accepted media types: its manifest is {}",
-                image.media_type
-            );
-            failures.push(failure(id, ("ImageNotFound", reason)));
-            continue;
-        }
+        let (manifest, media_type, digest) = match &input.accepted_media_types {
+            Some(types) if !types.contains(&image.media_type) => {
+                match translated(image, id, types) {
+                    Some(found) => found,
+                    None => {
+                        let reason = format!(
+                            "Requested image not found in the accepted media types: its manifest is {}",
+                            image.media_type
+                        );
+                        failures.push(failure(id, ("ImageNotFound", reason)));
+                        continue;
+                    }
+                }
+            }
+            _ => (
+                image.manifest.clone(),
+                image.media_type.clone(),
+                image.digest.clone(),
+            ),
+        };
         images.push(json!({
             "registryId": registry,
             "repositoryName": name,
-            "imageId": image_id(Some(&image.digest), id.image_tag.as_deref()),
-            "imageManifest": image.manifest,
-            "imageManifestMediaType": image.media_type,
+            "imageId": image_id(Some(&digest), id.image_tag.as_deref()),
+            "imageManifest": manifest,
+            "imageManifestMediaType": media_type,
         }));
     }
     Ok(json!({ "images": images, "failures": failures }))
+}
+
+/// `(manifest, media type, digest)` of `image` translated into the first of
+/// `accepted` that ECR translates it to; only for pulls by tag.
+fn translated(
+    image: &Image,
+    id: &ImageIdInput,
+    accepted: &[String],
+) -> Option<(String, String, String)> {
+    if id.image_digest.is_some() {
+        return None;
+    }
+    accepted.iter().find_map(|to| {
+        let text = convert::convert(&image.manifest, &image.media_type, to)?;
+        let digest = sha256_digest(text.as_bytes());
+        Some((text, to.clone(), digest))
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,8 @@
 //! What PutImage reads from a manifest: its media type, the blobs it names
 //! (config and layers), or the manifests it names (manifest list / index).
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::emulator::error::ApiError;
@@ -26,8 +28,10 @@ pub struct Manifest {
     pub config: Option<Descriptor>,
     /// Layer blobs (`layers[]`, or schema 1 `fsLayers[].blobSum`).
     pub layers: Vec<Descriptor>,
-    /// Child manifests of a manifest list or image index.
+    /// Child manifests of a manifest list or image index, without repeats.
     pub manifests: Vec<Descriptor>,
+    /// Config then layers, without repeats (see [`Manifest::blobs`]).
+    unique_blobs: Vec<Descriptor>,
 }
 
 fn invalid(why: &str) -> ApiError {
@@ -56,8 +60,9 @@ impl Manifest {
         };
         let manifests = match &doc["manifests"] {
             Value::Null => Vec::new(),
-            manifests => descriptors(manifests, "digest")?,
+            manifests => unique(descriptors(manifests, "digest")?.iter()),
         };
+        let unique_blobs = unique(config.iter().chain(&layers));
         let artifact_media_type = doc["artifactType"]
             .as_str()
             .map(str::to_owned)
@@ -68,19 +73,25 @@ impl Manifest {
             config,
             layers,
             manifests,
+            unique_blobs,
         })
     }
 
-    /// Every blob the manifest names, config first, without repeats.
-    pub fn blobs(&self) -> Vec<&Descriptor> {
-        let mut blobs: Vec<&Descriptor> = Vec::new();
-        for blob in self.config.iter().chain(&self.layers) {
-            if !blobs.iter().any(|b| b.digest == blob.digest) {
-                blobs.push(blob);
-            }
-        }
-        blobs
+    /// Every blob the manifest names, config first, without repeats
+    /// (computed once, at parse time, outside the store's lock).
+    pub fn blobs(&self) -> &[Descriptor] {
+        &self.unique_blobs
     }
+}
+
+/// `descriptors` without repeated digests, first occurrence kept, in O(n):
+/// a manifest may name hundreds of thousands of them.
+fn unique<'a>(descriptors: impl Iterator<Item = &'a Descriptor>) -> Vec<Descriptor> {
+    let mut seen = HashSet::new();
+    descriptors
+        .filter(|d| seen.insert(d.digest.as_str()))
+        .cloned()
+        .collect()
 }
 
 fn descriptor(value: &Value, digest_key: &str) -> Result<Descriptor, ApiError> {

@@ -3,9 +3,11 @@
 //! shape as JSON.
 
 mod auth;
+mod convert;
 mod images;
 mod layers;
 mod manifest;
+mod policy;
 mod put_image;
 mod repositories;
 
@@ -157,5 +159,7 @@ fn repository_json(repo: &Repository, region: &str) -> Value {
     out
 }
 
+#[cfg(test)]
+mod media_tests;
 #[cfg(test)]
 mod tests;

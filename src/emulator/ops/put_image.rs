@@ -3,6 +3,8 @@
 //! every child of a manifest list pushed); tags move between images unless
 //! the repository makes them immutable.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -57,6 +59,10 @@ pub fn put_image(ctx: &Ctx<'_>, input: PutImageInput) -> Result<Value, ApiError>
             )
         })?;
 
+    // Everything proportional to the manifest's size (parsing, dropping
+    // repeats) is done above and here, before the store is locked; under the
+    // lock each distinct digest costs one map lookup.
+    let references = references(&manifest);
     let mut guard = ctx.shared.store();
     let store = &mut *guard;
     let repo = store.repo_mut(registry, name)?;
@@ -112,7 +118,7 @@ pub fn put_image(ctx: &Ctx<'_>, input: PutImageInput) -> Result<Value, ApiError>
             tags: tag.map(str::to_owned).into_iter().collect(),
             pushed_at: now_secs(),
             size,
-            references: references(&manifest),
+            references,
         }),
     }
     Ok(json!({
@@ -127,11 +133,11 @@ pub fn put_image(ctx: &Ctx<'_>, input: PutImageInput) -> Result<Value, ApiError>
 }
 
 /// Checks that what the manifest names exists; returns the image size (the
-/// sum of its layer sizes).
+/// sum of its layer sizes; for a manifest list, its largest child's size).
 fn check_references(repo: &Repository, manifest: &Manifest) -> Result<u64, ApiError> {
     let missing: Vec<&str> = manifest
         .blobs()
-        .into_iter()
+        .iter()
         .map(|b| b.digest.as_str())
         .filter(|d| !repo.layers.contains_key(*d))
         .collect();
@@ -143,11 +149,20 @@ fn check_references(repo: &Repository, manifest: &Manifest) -> Result<u64, ApiEr
             repo.registry_id
         )));
     }
+    // One pass over the images, not one per child: a list may name many.
+    let images: HashMap<&str, u64> = match manifest.manifests.is_empty() {
+        true => HashMap::new(),
+        false => repo
+            .images
+            .iter()
+            .map(|i| (i.digest.as_str(), i.size))
+            .collect(),
+    };
     let missing: Vec<&str> = manifest
         .manifests
         .iter()
         .map(|m| m.digest.as_str())
-        .filter(|d| repo.image_by_digest(d).is_none())
+        .filter(|d| !images.contains_key(d))
         .collect();
     if !missing.is_empty() {
         return Err(ApiError::ReferencedImagesNotFound(format!(
@@ -155,6 +170,18 @@ fn check_references(repo: &Repository, manifest: &Manifest) -> Result<u64, ApiEr
             missing.join(", "),
             repo.name
         )));
+    }
+    if !manifest.manifests.is_empty() {
+        // ECR's model: a manifest list's (or index's) size is the largest
+        // size of the manifests it names. They exist (checked above) and
+        // cannot be deleted while the list names them, so this stays true.
+        return Ok(manifest
+            .manifests
+            .iter()
+            .filter_map(|m| images.get(m.digest.as_str()))
+            .copied()
+            .max()
+            .unwrap_or(0));
     }
     Ok(manifest
         .layers
@@ -168,8 +195,75 @@ fn check_references(repo: &Repository, manifest: &Manifest) -> Result<u64, ApiEr
 fn references(manifest: &Manifest) -> Vec<String> {
     manifest
         .blobs()
-        .into_iter()
+        .iter()
         .chain(&manifest.manifests)
         .map(|d| d.digest.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::tests::{REPO, emulator, pushed_blobs, put};
+    use super::*;
+    use crate::emulator::operation::Operation;
+
+    /// A manifest naming `layers` in order (repeats allowed).
+    fn manifest_of(config: &str, layers: impl Iterator<Item = String>) -> String {
+        let layers: Vec<Value> = layers.map(|d| json!({ "digest": d })).collect();
+        json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config },
+            "layers": layers,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn huge_manifests_are_checked_by_distinct_digest() {
+        let shared = emulator(16 << 20);
+        let (config, one, two) = pushed_blobs(&shared, "MUTABLE");
+        // As many layer entries as 4 MiB holds (45,000), two distinct
+        // layers: accepted; the image keeps config + 2 blobs alive, each
+        // layer counted per entry.
+        let repeated = manifest_of(&config, (0..45_000).map(|i| [&one, &two][i % 2].to_owned()));
+        assert!(repeated.len() <= 4_194_304);
+        put(&shared, REPO, &repeated, Some("big")).unwrap();
+        {
+            let store = shared.store();
+            let repo = store.repo(&shared.config.account_id, REPO).unwrap();
+            let image = &repo.images[repo.image_by_tag("big").unwrap()];
+            assert_eq!(image.references, [config.clone(), one.clone(), two.clone()]);
+            assert_eq!(image.size, 22_500 * (9 + 10));
+        }
+
+        // 200,000 distinct (short) digests never uploaded: each named once.
+        let absent = |i: usize| format!("d{i}");
+        let missing = manifest_of(&config, (0..200_000).map(absent).chain([one.clone()]));
+        assert!(missing.len() <= 4_194_304);
+        let err = put(&shared, REPO, &missing, None).unwrap_err();
+        assert_eq!(err.code(), "LayersNotFoundException");
+        let message = err.to_string();
+        let named = message
+            .split_once("'[")
+            .unwrap()
+            .1
+            .split_once("]'")
+            .unwrap()
+            .0;
+        assert_eq!(named.split(", ").count(), 200_000);
+        assert!(named.ends_with(", d199999") && !named.contains(&one));
+
+        // A list naming one image 45,000 times.
+        let child = sha256_digest(repeated.as_bytes());
+        let entries: Vec<Value> = (0..45_000).map(|_| json!({ "digest": child })).collect();
+        let list = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries }).to_string();
+        assert!(list.len() <= 4_194_304);
+        put(&shared, REPO, &list, Some("list")).unwrap();
+        let details = json!({ "repositoryName": REPO, "imageIds": [{ "imageTag": "list" }] });
+        let answer = super::super::tests::ok(&shared, Operation::DescribeImages, details);
+        assert_eq!(answer["imageDetails"][0]["imageSizeInBytes"], 22_500 * 19);
+    }
 }

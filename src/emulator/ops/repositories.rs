@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, repository_json, target};
+use super::{Ctx, policy, repository_json, target};
 use crate::emulator::error::ApiError;
 use crate::emulator::operation::Operation;
 use crate::emulator::pagination::page;
@@ -301,17 +301,7 @@ pub fn set_policy(ctx: &Ctx<'_>, input: PolicyInput) -> Result<Value, ApiError> 
     let (registry, name) = target(ctx, &input.registry_id, &input.repository_name)?;
     let text = validate::required("policyText", &input.policy_text)?;
     validate::length("policyText", text, 0, 10240)?;
-    // ECR checks the document; the emulator checks its outline only.
-    let outline_ok = serde_json::from_str::<Value>(text).is_ok_and(|doc| {
-        doc.get("Statement")
-            .is_some_and(|s| s.is_array() || s.is_object())
-    });
-    if !outline_ok {
-        return Err(ApiError::constraint(
-            "PolicyText",
-            "Invalid repository policy provided",
-        ));
-    }
+    policy::check(text)?;
     let mut store = ctx.shared.store();
     store.repo_mut(registry, name)?.policy = Some(text.clone());
     Ok(policy_json(registry, name, text))

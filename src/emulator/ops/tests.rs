@@ -10,9 +10,9 @@ use crate::emulator::EmulatorConfig;
 use crate::emulator::server::Shared;
 use std::sync::Arc;
 
-const REPO: &str = "team/app";
+pub(super) const REPO: &str = "team/app";
 
-fn emulator(max_blob_bytes: u64) -> Arc<Shared> {
+pub(super) fn emulator(max_blob_bytes: u64) -> Arc<Shared> {
     let config = EmulatorConfig {
         max_blob_bytes,
         ..Default::default()
@@ -20,7 +20,7 @@ fn emulator(max_blob_bytes: u64) -> Arc<Shared> {
     Shared::new(config, "127.0.0.1:9".parse().unwrap()).unwrap()
 }
 
-fn call(shared: &Shared, op: Operation, body: Value) -> Result<Value, ApiError> {
+pub(super) fn call(shared: &Shared, op: Operation, body: Value) -> Result<Value, ApiError> {
     let ctx = Ctx {
         shared,
         base_url: "http://emulator:1",
@@ -28,20 +28,20 @@ fn call(shared: &Shared, op: Operation, body: Value) -> Result<Value, ApiError> 
     dispatch(&ctx, op, body.to_string().as_bytes())
 }
 
-fn ok(shared: &Shared, op: Operation, body: Value) -> Value {
+pub(super) fn ok(shared: &Shared, op: Operation, body: Value) -> Value {
     call(shared, op, body).unwrap_or_else(|err| panic!("{op}: {err:?}"))
 }
 
-fn code(shared: &Shared, op: Operation, body: Value) -> &'static str {
+pub(super) fn code(shared: &Shared, op: Operation, body: Value) -> &'static str {
     call(shared, op, body).expect_err("an error").code()
 }
 
-fn create(shared: &Shared, name: &str, mutability: &str) {
+pub(super) fn create(shared: &Shared, name: &str, mutability: &str) {
     let body = json!({ "repositoryName": name, "imageTagMutability": mutability });
     ok(shared, Operation::CreateRepository, body);
 }
 
-fn upload(shared: &Shared, repo: &str, bytes: &[u8]) -> String {
+pub(super) fn upload(shared: &Shared, repo: &str, bytes: &[u8]) -> String {
     let id = ok(
         shared,
         Operation::InitiateLayerUpload,
@@ -71,7 +71,7 @@ fn part(repo: &str, id: &Value, first: usize, bytes: &[u8]) -> Value {
     })
 }
 
-fn manifest(config: &str, layers: &[&str]) -> String {
+pub(super) fn manifest(config: &str, layers: &[&str]) -> String {
     let layers: Vec<Value> = layers
         .iter()
         .map(|d| json!({ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": 1 }))
@@ -85,7 +85,12 @@ fn manifest(config: &str, layers: &[&str]) -> String {
     .to_string()
 }
 
-fn put(shared: &Shared, repo: &str, manifest: &str, tag: Option<&str>) -> Result<Value, ApiError> {
+pub(super) fn put(
+    shared: &Shared,
+    repo: &str,
+    manifest: &str,
+    tag: Option<&str>,
+) -> Result<Value, ApiError> {
     let mut body = json!({ "repositoryName": repo, "imageManifest": manifest });
     if let Some(tag) = tag {
         body["imageTag"] = json!(tag);
@@ -94,7 +99,7 @@ fn put(shared: &Shared, repo: &str, manifest: &str, tag: Option<&str>) -> Result
 }
 
 /// A repository with config + two layers uploaded; returns their digests.
-fn pushed_blobs(shared: &Shared, mutability: &str) -> (String, String, String) {
+pub(super) fn pushed_blobs(shared: &Shared, mutability: &str) -> (String, String, String) {
     create(shared, REPO, mutability);
     (
         upload(shared, REPO, b"{}"),
@@ -447,7 +452,8 @@ fn batch_calls_report_per_item_failures() {
         ]
     );
 
-    let accepted = json!({ "repositoryName": REPO, "imageIds": [{ "imageTag": "a" }],
+    // By digest ECR translates nothing (translations by tag: media_tests).
+    let accepted = json!({ "repositoryName": REPO, "imageIds": [{ "imageDigest": first_digest }],
         "acceptedMediaTypes": ["application/vnd.docker.distribution.manifest.v2+json"] });
     let got = ok(&shared, Operation::BatchGetImage, accepted);
     assert_eq!(got["failures"][0]["failureCode"], "ImageNotFound");
@@ -589,7 +595,31 @@ fn policies_and_deletion() {
         code(&shared, Operation::GetRepositoryPolicy, get.clone()),
         "RepositoryPolicyNotFoundException"
     );
-    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    // The two policies of issue 10 are refused as ECR refuses them.
+    for bad in [
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Principal":"*","Action":"ecr:*"}]}"#,
+    ] {
+        let set = json!({ "repositoryName": REPO, "policyText": bad });
+        let err = call(&shared, Operation::SetRepositoryPolicy, set).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'"
+        );
+    }
+    let too_long = format!(r#"{{"Statement":[],"Sid":"{}"}}"#, "x".repeat(10240));
+    let set = json!({ "repositoryName": REPO, "policyText": too_long });
+    assert!(
+        call(&shared, Operation::SetRepositoryPolicy, set)
+            .unwrap_err()
+            .to_string()
+            .contains("'policyText' failed to satisfy constraint: 'must have length less than or equal to 10240'")
+    );
+    assert_eq!(
+        code(&shared, Operation::GetRepositoryPolicy, get.clone()),
+        "RepositoryPolicyNotFoundException"
+    );
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}"#;
     let set = json!({ "repositoryName": REPO, "policyText": policy });
     ok(&shared, Operation::SetRepositoryPolicy, set);
     assert_eq!(

@@ -109,9 +109,9 @@ fn invalid_entries_are_refused_with_their_index() {
         (
             format!(
                 "[[caller]]\ncertificate = \"a\"\n{grant}\n[[caller]]\ncertificate = \"b\"\n\
-                 actions = [\"PutImage\"]\nrepositories = [\"*\"]"
+                 actions = [\"PutLifecyclePolicy\"]\nrepositories = [\"*\"]"
             ),
-            "caller[1]: unknown action \"PutImage\"",
+            "caller[1]: unknown action \"PutLifecyclePolicy\"",
         ),
     ];
     for (text, expected) in cases {

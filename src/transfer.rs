@@ -1,0 +1,147 @@
+//! Streaming layer transfers: PushLayer (a bidirectional stream that uploads
+//! a layer through InitiateLayerUpload / UploadLayerPart /
+//! CompleteLayerUpload) and PullLayer (a server stream of a layer's bytes,
+//! fetched by the facade from the layer's download URL).
+//!
+//! Both follow the shape of the layer-check fan-out: a producer task feeds a
+//! bounded channel, so the facade reads from its source (the caller for a
+//! push, the download URL for a pull) only as fast as the other side takes
+//! the bytes, and at most one upstream part (push) or one chunk (pull) is
+//! held per transfer. The terminal status travels through a oneshot that the
+//! producer fills last, so a stream can only end OK when the producer said
+//! so. The modules:
+//! - [`push`]: the upload state machine and its checks;
+//! - [`resume`]: the bounded table of pushes that can be resumed;
+//! - [`pull`]: the download stream and its digest check;
+//! - [`download`]: the HTTP client that fetches download URLs.
+
+mod download;
+mod pull;
+mod push;
+mod resume;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ecr::Client;
+use futures::{Stream, StreamExt};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::pb;
+
+pub use push::read_header;
+
+/// The stream PushLayer answers with.
+pub type PushStream = Pin<Box<dyn Stream<Item = Result<pb::PushLayerResponse, Status>> + Send>>;
+/// The stream PullLayer answers with.
+pub type PullStream = Pin<Box<dyn Stream<Item = Result<pb::PullLayerResponse, Status>> + Send>>;
+
+/// Limits and timeouts of layer transfers.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferSettings {
+    /// Pushes served at once, server-wide; more are refused with
+    /// RESOURCE_EXHAUSTED and a `RetryInfo`.
+    pub max_concurrent_pushes: usize,
+    /// Longest wait for the caller's next message (push) or for the next
+    /// bytes of a download (pull) before the transfer is abandoned.
+    pub idle_timeout: Duration,
+    /// Budget of one transfer when the caller sets no shorter `grpc-timeout`
+    /// (a layer of gigabytes takes longer than a unary call's budget).
+    pub timeout: Duration,
+    /// Timeout to connect to a download URL's host.
+    pub connect_timeout: Duration,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_pushes: 16,
+            idle_timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(3600),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Back-off suggested to a push refused at `max_concurrent_pushes`.
+pub const PUSH_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// What PushLayer and PullLayer share: the ECR client, the push slots, the
+/// resumable pushes and the download client.
+#[derive(Clone)]
+pub struct Transfer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    metrics: Arc<Metrics>,
+    settings: TransferSettings,
+    pushes: Arc<Semaphore>,
+    resumable: resume::Table,
+    http: download::HttpClient,
+}
+
+impl Transfer {
+    /// Transfers through `client`, counted into `metrics`.
+    pub fn new(client: Client, settings: TransferSettings, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                metrics,
+                pushes: Arc::new(Semaphore::new(settings.max_concurrent_pushes)),
+                resumable: resume::Table::new(resume::CAPACITY, resume::TTL),
+                http: download::HttpClient::new(settings.connect_timeout),
+                settings,
+            }),
+        }
+    }
+
+    /// The deadline of a transfer: the caller's, capped by the transfer
+    /// budget (not by the unary `--rpc-timeout`).
+    pub fn deadline(&self, metadata: &tonic::metadata::MetadataMap) -> tokio::time::Instant {
+        crate::deadline::deadline(metadata, self.inner.settings.timeout)
+    }
+
+    /// Push slots free now (tests and metrics).
+    pub fn free_push_slots(&self) -> usize {
+        self.inner.pushes.available_permits()
+    }
+}
+
+/// Runs `produce` in its own task and returns the stream of what it sends,
+/// ended by its outcome: nothing after an `Ok`, the error's status after an
+/// `Err`, INTERNAL if the task died without saying.
+fn produced<T, F, Fut>(
+    capacity: usize,
+    produce: F,
+) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(capacity);
+    let (done, outcome) = oneshot::channel::<Result<(), Error>>();
+    let work = produce(tx);
+    tokio::spawn(async move {
+        let _ = done.send(work.await);
+    });
+    let terminal = futures::stream::once(async move {
+        match outcome.await {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(Err(err.to_status())),
+            Err(_) => Some(Err(Status::internal(
+                "the transfer stopped unexpectedly; the error has been logged",
+            ))),
+        }
+    })
+    .filter_map(std::future::ready);
+    Box::pin(ReceiverStream::new(rx).chain(terminal))
+}
