@@ -107,3 +107,29 @@ fn digests_are_at_most_1000_characters() {
         "must have length less than or equal to 1000"
     );
 }
+
+#[test]
+fn list_images_and_put_image_strings_are_bounded() {
+    let list = |token: String| pb::ListImagesRequest {
+        repository_name: "ab".into(),
+        next_token: Some(token),
+        ..Default::default()
+    };
+    assert!(flagged(&list("t".repeat(bounds::NEXT_TOKEN))).is_empty());
+    assert_eq!(
+        flagged(&list("t".repeat(bounds::NEXT_TOKEN + 1))),
+        ["next_token"]
+    );
+    let put = |media_type: usize, digest: usize| pb::PutImageRequest {
+        repository_name: "ab".into(),
+        image_manifest: "{}".into(),
+        image_manifest_media_type: Some("m".repeat(media_type)),
+        image_digest: Some("d".repeat(digest)),
+        ..Default::default()
+    };
+    assert!(flagged(&put(bounds::MEDIA_TYPE, bounds::DIGEST)).is_empty());
+    assert_eq!(
+        flagged(&put(bounds::MEDIA_TYPE + 1, bounds::DIGEST + 1)),
+        ["image_manifest_media_type", "image_digest"]
+    );
+}
