@@ -51,6 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Request messages that do not decode are INVALID_ARGUMENT.
+        .codec_path("crate::codec::FacadeCodec")
         // AuthorizationData carries a registry password: its Debug is written
         // by hand (src/pb.rs) so the token can never reach a log line.
         .skip_debug(["ecr.v1.AuthorizationData"])

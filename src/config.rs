@@ -9,6 +9,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod ranges;
+
+pub use ranges::RangeError;
+
 /// Command line of the `ecr-facade` binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -117,9 +121,19 @@ pub struct ServeArgs {
     pub token_min_ttl: Duration,
 
     /// Most layer digests one BatchCheckLayerAvailability request may carry.
-    #[arg(long, env = "ECR_FACADE_MAX_LAYER_DIGESTS", default_value_t = 10_000,
+    /// Its request limit is 4,003 bytes a digest (1,000 characters of up to
+    /// 4 bytes), which must fit --max-request-bytes-in-flight.
+    #[arg(long, env = "ECR_FACADE_MAX_LAYER_DIGESTS", default_value_t = 2_000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_layer_digests: u32,
+
+    /// Request bytes all calls may hold at once (each call's from its first
+    /// message until its response ends; health and reflection aside). Past
+    /// it, calls are refused with RESOURCE_EXHAUSTED and a RetryInfo.
+    /// Accepts KiB, MiB and GiB suffixes.
+    #[arg(long, env = "ECR_FACADE_MAX_REQUEST_BYTES_IN_FLIGHT", default_value = "32MiB",
+          value_parser = crate::budget::parse_byte_size)]
+    pub max_request_bytes_in_flight: usize,
 
     /// Most upstream batches (of ≤ 100 digests) one BatchCheckLayerAvailability
     /// stream runs at once.
@@ -314,7 +328,8 @@ mod tests {
         };
         assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(args.token_min_ttl, Duration::from_secs(6 * 3600));
-        assert_eq!(args.max_layer_digests, 10_000);
+        assert_eq!(args.max_layer_digests, 2_000);
+        assert_eq!(args.max_request_bytes_in_flight, 32 * 1024 * 1024);
         assert_eq!(args.upstream_concurrency, 8);
         assert_eq!(args.log_format, LogFormat::Text);
     }

@@ -2,8 +2,11 @@
 //!
 //! The binary (`src/main.rs`) only parses flags and wires these modules:
 //! - [`pb`]: the generated `ecr.v1` protobuf types and the descriptor set;
+//! - [`codec`]: their codec (undecodable requests are INVALID_ARGUMENT);
 //! - [`config`]: command-line flags and the AWS SDK client built from them;
 //! - [`validate`]: ECR's request constraints, checked before any upstream call;
+//! - [`budget`]: per-method request size limits and the budget of request
+//!   bytes in flight;
 //! - [`convert`]: protobuf ⇄ aws-sdk-ecr conversions;
 //! - [`error`]: the one error type and its one mapping to `tonic::Status`;
 //! - [`deadline`]: the caller's deadline, bounding every upstream call;
@@ -19,6 +22,8 @@
 //! - [`emulator`]: the embedded ECR emulator (`serve --emulator`, `emulator`);
 //! - [`server`]: health, reflection, limits and graceful shutdown.
 
+pub mod budget;
+pub mod codec;
 pub mod config;
 pub mod convert;
 pub mod deadline;

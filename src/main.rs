@@ -100,10 +100,16 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
         http2_keepalive_interval: args.http2_keepalive_interval,
         http2_keepalive_timeout: args.http2_keepalive_timeout,
         max_connection_age: args.max_connection_age,
+        budget: ecr_facade::budget::BudgetSettings {
+            max_request_bytes_in_flight: args.max_request_bytes_in_flight,
+            max_layer_digests: args.max_layer_digests as usize,
+        },
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything starts: an out-of-range duration would panic later.
+    args.check_ranges()?;
     let telemetry = telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
     if let Some(endpoint) = &args.otlp_endpoint {
         tracing::info!(endpoint = %endpoint, "exporting rpc spans over otlp");

@@ -13,6 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::budget::{BudgetLayer, BudgetSettings};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrServiceServer;
@@ -34,8 +35,8 @@ fn panic_response(panic: PanicPayload) -> http::Response<Body> {
 }
 use crate::service::EcrFacade;
 
-/// Largest request message accepted: a BatchCheckLayerAvailability request of
-/// 10,000 digests of up to 1,000 characters, with room to spare.
+/// Request message limit for servers without a [`BudgetLayer`] (the
+/// benchmarks' bare servers); `serve` sets per-method limits instead.
 pub const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Largest response message sent (ECR answers are far smaller).
 pub const MAX_ENCODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
@@ -57,6 +58,8 @@ pub struct ServerSettings {
     /// Connections older than this are closed gracefully (GOAWAY), so clients
     /// reconnect and spread over new replicas. `None`: no limit.
     pub max_connection_age: Option<Duration>,
+    /// Per-method request size limits and the budget of request bytes.
+    pub budget: BudgetSettings,
 }
 
 impl Default for ServerSettings {
@@ -68,6 +71,7 @@ impl Default for ServerSettings {
             http2_keepalive_interval: Duration::from_secs(30),
             http2_keepalive_timeout: Duration::from_secs(10),
             max_connection_age: None,
+            budget: BudgetSettings::default(),
         }
     }
 }
@@ -94,8 +98,10 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    settings.budget.check()?;
+    // The per-method limits are the budget layer's; tonic's is a backstop.
     let ecr = EcrServiceServer::new(facade)
-        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+        .max_decoding_message_size(settings.budget.largest_message())
         .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
 
     let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
@@ -121,6 +127,8 @@ pub async fn serve(
         // Inside the RPC envelope, so refused calls get request ids, logs and
         // metrics too.
         .layer(security.authorizer.layer())
+        // Inside authentication: strangers spend none of the budget.
+        .layer(BudgetLayer::new(settings.budget))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -9,13 +9,20 @@
 //! fails while the cached token is still valid for [`STALE_GRACE`], that token
 //! is served and the failure logged.
 //!
+//! The cache holds at most [`MAX_ENTRIES`] registries (callers may name any
+//! 12-digit id, so the set of keys is the callers' to choose). When a new
+//! registry would pass the cap, entries that can no longer be served — not
+//! even as a stale fallback — are dropped first; if that is not enough, the
+//! least recently used tenth goes. The default registry and registries with
+//! a fetch under way are never evicted.
+//!
 //! The upstream call runs in its own task, so a caller that goes away does not
 //! waste a fetch other callers are waiting for. The lock is a std `Mutex`
 //! never held across `.await`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::time::Instant;
@@ -24,8 +31,17 @@ use crate::error::{Error, UpstreamError, UpstreamErrorKind};
 use crate::metrics::{Metrics, TokenEvent};
 use crate::pb::AuthorizationData;
 
+mod answer;
+mod eviction;
+
+use answer::{assign, remaining_validity};
+
 /// A cached token still valid for this long is served when a refresh fails.
 pub const STALE_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// Most registries cached at once. A deployment addresses a handful; a
+/// token entry is a few KiB, so the cap bounds the cache to a few MiB.
+pub const MAX_ENTRIES: usize = 1024;
 
 /// Where tokens come from: ECR in production, a counting double in tests.
 pub trait TokenSource: Send + Sync + 'static {
@@ -69,15 +85,27 @@ struct Cached {
     valid_until: Instant,
 }
 
-#[derive(Default)]
 struct Slot {
     cached: Option<Cached>,
     inflight: Option<Flight>,
+    /// When a request last asked for this registry (eviction order).
+    last_used: Instant,
+}
+
+impl Slot {
+    fn new(now: Instant) -> Self {
+        Self {
+            cached: None,
+            inflight: None,
+            last_used: now,
+        }
+    }
 }
 
 struct Inner {
     source: Arc<dyn TokenSource>,
     min_ttl: Duration,
+    max_entries: usize,
     slots: Mutex<HashMap<Key, Slot>>,
     metrics: Arc<Metrics>,
 }
@@ -101,14 +129,31 @@ impl TokenCache {
     /// A cache serving tokens valid for at least `min_ttl`, counting its
     /// events in `metrics`.
     pub fn new(source: Arc<dyn TokenSource>, min_ttl: Duration, metrics: Arc<Metrics>) -> Self {
+        Self::with_max_entries(source, min_ttl, MAX_ENTRIES, metrics)
+    }
+
+    /// [`new`](Self::new) holding at most `max_entries` (at least 1)
+    /// registries.
+    pub fn with_max_entries(
+        source: Arc<dyn TokenSource>,
+        min_ttl: Duration,
+        max_entries: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 source,
                 min_ttl,
+                max_entries: max_entries.max(1),
                 slots: Mutex::new(HashMap::new()),
                 metrics,
             }),
         }
+    }
+
+    /// Registries held (cached or being fetched).
+    pub fn entries(&self) -> usize {
+        self.inner.slots.lock().expect("token cache lock").len()
     }
 
     /// Counters so far.
@@ -148,8 +193,13 @@ impl TokenCache {
         let mut slots = self.inner.slots.lock().expect("token cache lock");
         let mut missing = Vec::new();
         let mut plans: Vec<Option<Plan>> = Vec::with_capacity(keys.len());
+        // Room first, for every new key at once: evicting while the loop
+        // creates slots could drop one this request just created.
+        let new_keys = keys.iter().filter(|k| !slots.contains_key(*k)).count();
+        eviction::make_room(&mut slots, now, new_keys, &self.inner);
         for key in keys {
-            let slot = slots.entry(key.clone()).or_default();
+            let slot = slots.entry(key.clone()).or_insert_with(|| Slot::new(now));
+            slot.last_used = now;
             let fresh = slot
                 .cached
                 .as_ref()
@@ -252,7 +302,7 @@ impl Inner {
         let now = Instant::now();
         let mut slots = self.slots.lock().expect("token cache lock");
         for key in keys {
-            let slot = slots.entry(key.clone()).or_default();
+            let slot = slots.entry(key.clone()).or_insert_with(|| Slot::new(now));
             slot.inflight = None;
             let data = by_key.as_ref().ok().and_then(|by_key| by_key.get(key));
             let Some(data) = data else {
@@ -297,71 +347,6 @@ fn keys_for(registry_ids: &[String]) -> Vec<Key> {
         }
     }
     keys
-}
-
-/// The shortest validity left among `data` (zero when already expired or
-/// when an expiry is missing).
-fn remaining_validity(data: &[AuthorizationData]) -> Duration {
-    let now = SystemTime::now();
-    data.iter()
-        .map(|d| {
-            d.expires_at
-                .as_ref()
-                .and_then(|t| {
-                    let expiry = SystemTime::UNIX_EPOCH.checked_add(Duration::new(
-                        u64::try_from(t.seconds).ok()?,
-                        u32::try_from(t.nanos).ok()?,
-                    ))?;
-                    expiry.duration_since(now).ok()
-                })
-                .unwrap_or(Duration::ZERO)
-        })
-        .min()
-        .unwrap_or(Duration::ZERO)
-}
-
-/// Splits an upstream answer by registry: by the registry id in each proxy
-/// endpoint (`https://<id>.dkr.ecr.<region>.amazonaws.com`), else by position.
-fn assign(keys: &[Key], data: Vec<AuthorizationData>) -> HashMap<Key, Vec<AuthorizationData>> {
-    if keys == [Key::Default] {
-        return HashMap::from([(Key::Default, data)]);
-    }
-    let mut out: HashMap<Key, Vec<AuthorizationData>> = HashMap::new();
-    let mut unmatched = Vec::new();
-    for item in data {
-        let id = item
-            .proxy_endpoint
-            .as_deref()
-            .and_then(registry_of_endpoint);
-        match id
-            .map(|id| Key::Registry(id.to_owned()))
-            .filter(|k| keys.contains(k))
-        {
-            Some(key) => out.entry(key).or_default().push(item),
-            None => unmatched.push(item),
-        }
-    }
-    let mut free_keys = keys
-        .iter()
-        .filter(|k| !out.contains_key(*k))
-        .cloned()
-        .collect::<Vec<_>>()
-        .into_iter();
-    for item in unmatched {
-        match free_keys.next() {
-            Some(key) => out.entry(key).or_default().push(item),
-            None => {
-                tracing::warn!("upstream returned a token for a registry nobody asked for; dropped")
-            }
-        }
-    }
-    out
-}
-
-fn registry_of_endpoint(endpoint: &str) -> Option<&str> {
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
-    let first = host.split(['.', '/', ':']).next()?;
-    (first.len() == 12 && first.bytes().all(|b| b.is_ascii_digit())).then_some(first)
 }
 
 #[cfg(test)]

@@ -39,6 +39,24 @@ pub const POLICY_TEXT_MAX_CHARS: usize = 10_240;
 /// The ImageTagMutabilityExclusionFilterValue pattern (anchored in the model).
 pub const EXCLUSION_FILTER_PATTERN: &str = "^[0-9a-zA-Z._*-]{1,128}$";
 
+/// String bounds. ECR documents the tag ones; for the strings its model
+/// leaves unbounded, these are the facade's own, far above any real value,
+/// so that no string of any size is forwarded.
+pub mod bounds {
+    /// Tag key length (ECR: 1–128).
+    pub const TAG_KEY: usize = 128;
+    /// Tag value length (ECR: 0–256).
+    pub const TAG_VALUE: usize = 256;
+    /// Tags on one repository (ECR: at most 50, else TooManyTagsException).
+    pub const TAGS: usize = 50;
+    /// A pagination token (ECR's are a few hundred characters).
+    pub const NEXT_TOKEN: usize = 8192;
+    /// A media type (RFC 6838: type and subtype of up to 127 characters).
+    pub const MEDIA_TYPE: usize = 255;
+    /// A digest of an image or a layer (as ECR's batched layer digest).
+    pub const DIGEST: usize = 1000;
+}
+
 fn anchored(pattern: &str) -> Regex {
     Regex::new(&format!("^(?:{pattern})$")).expect("ECR model patterns compile")
 }
@@ -66,7 +84,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_layer_digests: 10_000,
+            // Worst case 8 MB on the wire: a quarter of the default budget
+            // of request bytes in flight (see `crate::budget`).
+            max_layer_digests: 2_000,
         }
     }
 }
@@ -193,12 +213,44 @@ impl Violations {
         self.items(field, ids.len(), 1, ECR_LIST_LIMIT, required);
         for (i, id) in ids.iter().enumerate() {
             self.image_tag(&format!("{field}[{i}].image_tag"), id.image_tag.as_deref());
+            if let Some(digest) = &id.image_digest {
+                let path = format!("{field}[{i}].image_digest");
+                self.length(&path, digest, 0, bounds::DIGEST);
+            }
         }
     }
 
     fn layer_digest(&mut self, field: &str, value: &str) {
         if self.required(field, value) {
-            self.pattern(field, value, &LAYER_DIGEST, LAYER_DIGEST_PATTERN);
+            // Length first: no pattern match over an arbitrarily long value.
+            match length_violation(value, 0, bounds::DIGEST) {
+                Some(why) => self.add(field, why),
+                None => self.pattern(field, value, &LAYER_DIGEST, LAYER_DIGEST_PATTERN),
+            }
+        }
+    }
+
+    fn next_token(&mut self, field: &str, value: Option<&str>) {
+        if let Some(token) = value {
+            self.length(field, token, 1, bounds::NEXT_TOKEN);
+        }
+    }
+
+    fn tags(&mut self, field: &str, tags: &[pb::Tag]) {
+        self.items(field, tags.len(), 1, bounds::TAGS, false);
+        for (i, tag) in tags.iter().enumerate() {
+            // Tag.Key and Tag.Value are both required by the model; an empty
+            // value is a value, an empty key is not.
+            let key = format!("{field}[{i}].key");
+            if self.required(&key, &tag.key) {
+                self.length(&key, &tag.key, 1, bounds::TAG_KEY);
+            }
+            self.length(
+                &format!("{field}[{i}].value"),
+                &tag.value,
+                0,
+                bounds::TAG_VALUE,
+            );
         }
     }
 }
@@ -258,6 +310,10 @@ impl Validate for pb::BatchGetImageRequest {
             ECR_LIST_LIMIT,
             false,
         );
+        for (i, media_type) in self.accepted_media_types.iter().enumerate() {
+            let field = format!("accepted_media_types[{i}]");
+            v.length(&field, media_type, 1, bounds::MEDIA_TYPE);
+        }
     }
 }
 
@@ -283,11 +339,7 @@ impl Validate for pb::CreateRepositoryRequest {
     fn validate(&self, _: &Limits, v: &mut Violations) {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
-        for (i, tag) in self.tags.iter().enumerate() {
-            // Tag.Key and Tag.Value are both required by the model; an empty
-            // value is a value, an empty key is not.
-            v.required(&format!("tags[{i}].key"), &tag.key);
-        }
+        v.tags("tags", &self.tags);
         v.enumeration::<pb::ImageTagMutability>(
             "image_tag_mutability",
             self.image_tag_mutability,
@@ -352,6 +404,7 @@ impl Validate for pb::DescribeImagesRequest {
         v.repository_name("repository_name", &self.repository_name);
         v.image_ids("image_ids", &self.image_ids, false);
         v.range("max_results", self.max_results, 1, 1000);
+        v.next_token("next_token", self.next_token.as_deref());
         if let Some(filter) = &self.filter {
             v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
             v.enumeration::<pb::ImageStatusFilter>(
@@ -386,6 +439,7 @@ impl Validate for pb::DescribeRepositoriesRequest {
             v.repository_name(&format!("repository_names[{i}]"), name);
         }
         v.range("max_results", self.max_results, 1, 1000);
+        v.next_token("next_token", self.next_token.as_deref());
         // Doc: "This option cannot be used when you specify repositories with
         // repositoryNames."
         if !self.repository_names.is_empty() {
@@ -436,6 +490,7 @@ impl Validate for pb::ListImagesRequest {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
         v.range("max_results", self.max_results, 1, 1000);
+        v.next_token("next_token", self.next_token.as_deref());
         if let Some(filter) = &self.filter {
             v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
             v.enumeration::<pb::ImageStatusFilter>(
@@ -490,6 +545,17 @@ impl Validate for pb::PutImageRequest {
             );
         }
         v.image_tag("image_tag", self.image_tag.as_deref());
+        if let Some(media_type) = &self.image_manifest_media_type {
+            v.length(
+                "image_manifest_media_type",
+                media_type,
+                1,
+                bounds::MEDIA_TYPE,
+            );
+        }
+        if let Some(digest) = &self.image_digest {
+            v.length("image_digest", digest, 0, bounds::DIGEST);
+        }
     }
 }
 

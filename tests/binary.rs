@@ -27,6 +27,7 @@ fn help_documents_every_flag_with_its_default() {
         "--max-attempts",
         "--token-min-ttl",
         "--max-layer-digests",
+        "--max-request-bytes-in-flight",
         "--upstream-concurrency",
         "--drain-timeout",
     ] {
@@ -35,7 +36,8 @@ fn help_documents_every_flag_with_its_default() {
     for default in [
         "127.0.0.1:50051",
         "6h",
-        "10000",
+        "[default: 2000]",
+        "[default: 32MiB]",
         "[default: 8]",
         "ECR_FACADE_LISTEN",
     ] {
@@ -244,6 +246,15 @@ async fn rpc_spans_are_exported_over_otlp_under_the_callers_trace() {
             .unwrap(),
     );
     client.describe_repositories(request).await.unwrap();
+    // A caller that sends B3 only (no traceparent).
+    let mut request = tonic::Request::new(pb::DescribeRepositoriesRequest::default());
+    request.metadata_mut().insert(
+        "b3",
+        "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"
+            .parse()
+            .unwrap(),
+    );
+    client.describe_repositories(request).await.unwrap();
     drop(client);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -260,15 +271,25 @@ async fn rpc_spans_are_exported_over_otlp_under_the_callers_trace() {
             }
         }
     }
-    let rpc = spans.iter().find(|s| s.name == "rpc").unwrap_or_else(|| {
-        panic!(
-            "no rpc span among {:?}",
-            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-        )
-    });
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    assert_eq!(hex(&rpc.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let rpc_in = |trace: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == "rpc" && hex(&s.trace_id) == trace)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no rpc span in trace {trace} among {:?}",
+                    spans
+                        .iter()
+                        .map(|s| (&s.name, hex(&s.trace_id)))
+                        .collect::<Vec<_>>()
+                )
+            })
+    };
+    let rpc = rpc_in("4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(hex(&rpc.parent_span_id), "00f067aa0ba902b7");
+    let b3 = rpc_in("80f198ee56343ba864fe8b2a57d3eff7");
+    assert_eq!(hex(&b3.parent_span_id), "e457b5a2e4d86bd1");
     let method = rpc
         .attributes
         .iter()

@@ -319,3 +319,83 @@ async fn the_facade_itself_enforces_mtls_and_the_policy() {
         "the refused call never reached ECR"
     );
 }
+
+/// The escalation of issue 11: a caller granted `team-a/*` in the facade's
+/// own registry tried to create and delete `team-a/app` in registry
+/// 999999999999. The real facade refuses both before they reach ECR.
+#[tokio::test]
+async fn the_facade_refuses_registries_the_policy_does_not_grant() {
+    use ecr_facade::emulator::{Emulator, EmulatorConfig};
+    use ecr_facade::security::{Security, SecurityArgs, token_sha256_hex};
+    use tonic_types::StatusExt;
+
+    let files = Files::new();
+    let policy = files.dir.write(
+        "registries.toml",
+        format!(
+            "[[caller]]\nname = \"team-a\"\ntoken_sha256 = \"{}\"\n\
+             actions = [\"*\"]\nrepositories = [\"team-a/*\"]\n",
+            token_sha256_hex(TOKEN)
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emulator = Emulator::start(listener, EmulatorConfig::default())
+        .await
+        .unwrap();
+    let mut builder = common::FacadeBuilder::new(&emulator.url());
+    builder.security = Security::from_args(&SecurityArgs {
+        auth_policy: Some(policy),
+        ..SecurityArgs::default()
+    })
+    .unwrap();
+    let facade = builder.start().await;
+    let mut client = facade.client().await;
+    let bearer = format!("Bearer {TOKEN}");
+
+    let mut elsewhere = create("team-a/app");
+    elsewhere.registry_id = Some("999999999999".into());
+    let refused = client
+        .create_repository(with_authorization(elsewhere, &bearer))
+        .await;
+    let delete = pb::DeleteRepositoryRequest {
+        registry_id: Some("999999999999".into()),
+        repository_name: "team-a/app".into(),
+        force: Some(true),
+    };
+    let refused_delete = client
+        .delete_repository(with_authorization(delete, &bearer))
+        .await;
+    for (result, action) in [
+        (refused.map(drop), "CreateRepository"),
+        (refused_delete.map(drop), "DeleteRepository"),
+    ] {
+        let status = result.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+        assert!(
+            status.message().ends_with("in registry \"999999999999\""),
+            "{}",
+            status.message()
+        );
+        let info = status.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(info.reason, NOT_ALLOWED);
+        assert_eq!(info.metadata["registry"], "999999999999");
+        assert_eq!(info.metadata["action"], action);
+    }
+    let token = pb::GetAuthorizationTokenRequest {
+        registry_ids: vec!["999999999999".into()],
+    };
+    let refused = client
+        .get_authorization_token(with_authorization(token, &bearer))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+
+    // The same caller in the own registry (no registry_id) is served.
+    client
+        .create_repository(with_authorization(create("team-a/app"), &bearer))
+        .await
+        .expect("team-a/app in the own registry is granted");
+    assert_eq!(emulator.calls("CreateRepository"), 1);
+    assert_eq!(emulator.calls("DeleteRepository"), 0);
+    assert_eq!(emulator.calls("GetAuthorizationToken"), 0);
+}

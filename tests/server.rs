@@ -456,7 +456,7 @@ async fn a_request_over_the_message_size_limit_is_refused() {
     let proxy = Proxy::start(Some(&moto().url)).await;
     let facade = TestFacade::start(&proxy.url).await;
     let mut client = facade.client().await;
-    // 17,000 digests of 1,000 characters: past the 16 MiB request limit.
+    // 17,000 digests of 1,000 characters: past the layer check's request limit.
     let status = client
         .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
             repository_name: "big-request".into(),

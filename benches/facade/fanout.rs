@@ -164,6 +164,11 @@ fn warm_facade(
 ) -> anyhow::Result<(stack::Facade, tonic::transport::Channel)> {
     let settings = FacadeSettings {
         upstream_concurrency: concurrency,
+        // The scenario's 10,000 sha256 digests (730 KB) fit the default
+        // request limit of the layer check; only the count is raised.
+        limits: ecr_facade::validate::Limits {
+            max_layer_digests: 10_000,
+        },
         ..FacadeSettings::default()
     };
     let facade = stack::Facade::start(server_rt, upstream, settings)?;

@@ -1,4 +1,5 @@
-//! The authorization decision: `--read-only`, then the policy in force.
+//! The authorization decision: `--read-only`, then the policy in force, for
+//! every registry and repository a request addresses.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use super::identity::Identity;
 use super::layer::AuthLayer;
-use super::scope::{RepositoryScoped, Scope, is_mutating};
+use super::scope::{Registries, RepositoryScoped, Scope, is_mutating};
 use super::store::PolicyStore;
 use crate::error::FACADE_DOMAIN;
 
@@ -79,23 +80,36 @@ impl Authorizer {
     }
 
     /// Authorizes a decoded request: its caller (from the extensions the
-    /// auth layer filled), action and repositories. Call it in each handler
-    /// before anything is sent upstream.
+    /// auth layer filled), action, registries and repositories. Call it in
+    /// each handler before anything is sent upstream.
     pub fn authorize_request<R: RepositoryScoped>(
         &self,
         request: &tonic::Request<R>,
     ) -> Result<(), Status> {
         let identity = Identity::of(request.extensions());
-        self.authorize(identity, R::ACTION, request.get_ref().scope())
+        let message = request.get_ref();
+        self.authorize_in(identity, R::ACTION, message.registries(), message.scope())
     }
 
-    /// Whether `identity` may call `action` on `scope`: UNAUTHENTICATED
-    /// without an identity while a policy is in force, PERMISSION_DENIED
-    /// (with a `google.rpc.ErrorInfo`) when refused.
+    /// [`authorize_in`](Self::authorize_in) the facade's own registry.
     pub fn authorize(
         &self,
         identity: Option<&Identity>,
         action: &str,
+        scope: Scope<'_>,
+    ) -> Result<(), Status> {
+        self.authorize_in(identity, action, Registries::One(None), scope)
+    }
+
+    /// Whether `identity` may call `action` on `scope` in each of
+    /// `registries`: UNAUTHENTICATED without an identity while a policy is
+    /// in force, PERMISSION_DENIED (with a `google.rpc.ErrorInfo`) when
+    /// refused.
+    pub fn authorize_in(
+        &self,
+        identity: Option<&Identity>,
+        action: &str,
+        registries: Registries<'_>,
         scope: Scope<'_>,
     ) -> Result<(), Status> {
         if self.read_only && is_mutating(action) {
@@ -106,7 +120,7 @@ impl Authorizer {
                     target(scope)
                 ),
                 action,
-                scope_label(scope),
+                (scope_label(scope), None),
                 identity,
             ));
         }
@@ -118,34 +132,43 @@ impl Authorizer {
                 "no credentials: present a client certificate or a bearer token",
             ));
         };
-        // The part of the scope the policy does not grant, if any.
-        let refused = match scope {
-            Scope::Registry => (!policy.allows_every_repository(identity, action)).then_some(scope),
-            Scope::Repository(name) => {
-                (!policy.allows(identity, action, Some(name))).then_some(scope)
+        for registry in registries.iter() {
+            // The part of the scope the policy does not grant, if any.
+            let every = || policy.allows_every_repository_in(identity, action, registry);
+            let one = |name: &str| policy.allows_in(identity, action, registry, Some(name));
+            let refused = match scope {
+                Scope::Registry | Scope::Repositories([]) => (!every()).then_some(scope),
+                Scope::Repository(name) => (!one(name)).then_some(scope),
+                Scope::Repositories(names) => names
+                    .iter()
+                    .find(|name| !one(name))
+                    .map(|name| Scope::Repository(name)),
+            };
+            if let Some(refused) = refused {
+                return Err(not_allowed(identity, action, registry, refused));
             }
-            Scope::Repositories([]) => {
-                (!policy.allows_every_repository(identity, action)).then_some(scope)
-            }
-            Scope::Repositories(names) => names
-                .iter()
-                .find(|name| !policy.allows(identity, action, Some(name)))
-                .map(|name| Scope::Repository(name)),
-        };
-        match refused {
-            Some(refused) => Err(not_allowed(identity, action, refused)),
-            None => Ok(()),
         }
+        Ok(())
     }
 }
 
-/// PERMISSION_DENIED: the policy does not grant `action` on `scope`.
-fn not_allowed(identity: &Identity, action: &str, scope: Scope<'_>) -> Status {
+/// PERMISSION_DENIED: the policy does not grant `action` on `scope` in
+/// `registry` (`None`: the own registry).
+fn not_allowed(
+    identity: &Identity,
+    action: &str,
+    registry: Option<&str>,
+    scope: Scope<'_>,
+) -> Status {
+    let within = registry.map_or_else(String::new, |id| format!(" in registry {id:?}"));
     denied(
         REASON_NOT_ALLOWED,
-        format!("caller {identity} may not call {action}{}", target(scope)),
+        format!(
+            "caller {identity} may not call {action}{}{within}",
+            target(scope)
+        ),
         action,
-        scope_label(scope),
+        (scope_label(scope), registry),
         Some(identity),
     )
 }
@@ -170,17 +193,21 @@ fn scope_label(scope: Scope<'_>) -> String {
     }
 }
 
-/// PERMISSION_DENIED with an `ErrorInfo` naming the action and repository.
+/// PERMISSION_DENIED with an `ErrorInfo` naming the action, repository and
+/// (when the request named one) registry.
 fn denied(
     reason: &str,
     message: String,
     action: &str,
-    repository: String,
+    (repository, registry): (String, Option<&str>),
     identity: Option<&Identity>,
 ) -> Status {
     let mut metadata = HashMap::from([("action".to_owned(), action.to_owned())]);
     if !repository.is_empty() {
         metadata.insert("repository".to_owned(), repository);
+    }
+    if let Some(registry) = registry {
+        metadata.insert("registry".to_owned(), registry.to_owned());
     }
     if let Some(identity) = identity {
         metadata.insert("caller".to_owned(), identity.to_string());

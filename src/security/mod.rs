@@ -35,7 +35,17 @@
 //! whose token is a `docker login` password valid on every repository the
 //! facade's role reaches (and `--read-only` refuses it).
 //!
+//! `registries` names the registries (AWS account ids) an entry covers:
+//! 12-digit ids, `"own"` or `"*"`; without it, `["own"]`. A request without
+//! `registry_id` addresses the own registry; so does one naming the
+//! top-level `own_registry_id` when the file sets it (the facade does not
+//! look its account up). Every registry a request names (each of
+//! GetAuthorizationToken's `registry_ids`) must be covered by a grant that
+//! also covers the action and repositories.
+//!
 //! ```toml
+//! own_registry_id = "123456789012"
+//!
 //! # CI builds push into team-a's repositories and may create them.
 //! [[caller]]
 //! certificate = "spiffe://cluster.local/ns/ci/sa/builder"
@@ -56,6 +66,7 @@
 //! token_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
 //! actions = ["*"]
 //! repositories = ["*"]
+//! registries = ["own", "210987654321"]
 //! ```
 
 mod authorize;
@@ -77,8 +88,8 @@ pub use authorize::{
 };
 pub use identity::{Identity, bearer_token, token_sha256_hex};
 pub use layer::{AuthLayer, Authenticate, is_open_method};
-pub use policy::{Policy, PolicyError, glob_match};
-pub use scope::{ACTIONS, MUTATING_ACTIONS, RepositoryScoped, Scope, is_mutating};
+pub use policy::{OWN_REGISTRY, Policy, PolicyError, glob_match};
+pub use scope::{ACTIONS, MUTATING_ACTIONS, Registries, RepositoryScoped, Scope, is_mutating};
 #[cfg(unix)]
 pub use store::watch_sighup;
 pub use store::{PolicyStore, reload_and_log};

@@ -1,5 +1,6 @@
 //! The authorization policy: which caller may call which actions on which
-//! repositories, parsed from TOML (format in the [module docs](super)).
+//! repositories of which registries, parsed from TOML (format in the
+//! [module docs](super)).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,17 +17,37 @@ use super::scope::ACTIONS;
 #[derive(Default)]
 pub struct Policy {
     grants: HashMap<Identity, Vec<Grant>>,
+    /// `own_registry_id`: the facade's own account, which a request may also
+    /// name explicitly and still address the own registry.
+    own_registry: Option<String>,
     /// SHA-256 of each bearer token → the caller's name.
     tokens: HashMap<[u8; 32], String>,
 }
 
-/// One `[[caller]]` entry: these actions on these repository patterns.
+/// One `[[caller]]` entry: these actions on these repository patterns in
+/// these registries.
 #[derive(Debug)]
 struct Grant {
     /// `None` means every action (`"*"`).
     actions: Option<Vec<&'static str>>,
     repositories: Vec<String>,
+    registries: RegistryGrant,
 }
+
+/// The registries one entry covers (`registries = [...]`).
+#[derive(Debug, Default)]
+struct RegistryGrant {
+    /// `"*"`: every registry.
+    any: bool,
+    /// `"own"`, the own account's id, or `registries` absent: requests
+    /// without `registry_id` (and naming `own_registry_id`).
+    own: bool,
+    /// Other 12-digit account ids.
+    accounts: Vec<String>,
+}
+
+/// How a policy names the facade's own registry in `registries`.
+pub const OWN_REGISTRY: &str = "own";
 
 /// Why a policy text was refused (no secret is ever quoted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +57,7 @@ pub struct PolicyError(String);
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
+    own_registry_id: Option<String>,
     #[serde(default)]
     caller: Vec<CallerEntry>,
 }
@@ -48,6 +70,7 @@ struct CallerEntry {
     token_sha256: Option<String>,
     actions: Vec<String>,
     repositories: Vec<String>,
+    registries: Option<Vec<String>>,
 }
 
 impl Policy {
@@ -74,10 +97,18 @@ impl Policy {
             PolicyError(format!("line {line}: {}", e.message()))
         })?;
         let mut policy = Policy::default();
+        if let Some(own) = file.own_registry_id {
+            if !is_account_id(&own) {
+                return Err(PolicyError(
+                    "own_registry_id must be a 12-digit aws account id".to_owned(),
+                ));
+            }
+            policy.own_registry = Some(own);
+        }
         for (index, entry) in file.caller.into_iter().enumerate() {
             let at = |reason: String| PolicyError(format!("caller[{index}]: {reason}"));
             let identity = policy.identity_of(&entry).map_err(at)?;
-            let grant = Grant::from_entry(entry).map_err(at)?;
+            let grant = Grant::from_entry(entry, policy.own_registry.as_deref()).map_err(at)?;
             policy.grants.entry(identity).or_default().push(grant);
         }
         Ok(policy)
@@ -114,10 +145,21 @@ impl Policy {
             .map(|name| Identity::Token(name.clone()))
     }
 
-    /// Whether `identity` may call `action`: on `repository` when given, on
-    /// at least one repository pattern otherwise.
+    /// Whether `identity` may call `action` in the own registry: on
+    /// `repository` when given, on at least one repository pattern otherwise.
     pub fn allows(&self, identity: &Identity, action: &str, repository: Option<&str>) -> bool {
-        self.grants_for(identity, action)
+        self.allows_in(identity, action, None, repository)
+    }
+
+    /// [`allows`](Self::allows) in `registry` (`None`: the own registry).
+    pub fn allows_in(
+        &self,
+        identity: &Identity,
+        action: &str,
+        registry: Option<&str>,
+        repository: Option<&str>,
+    ) -> bool {
+        self.grants_in(identity, action, registry)
             .any(|grant| match repository {
                 Some(name) => grant.repositories.iter().any(|p| glob_match(p, name)),
                 None => true,
@@ -125,10 +167,43 @@ impl Policy {
     }
 
     /// Whether `identity` may call `action` on every repository (a pattern
-    /// that is exactly `*`).
+    /// that is exactly `*`) of the own registry.
     pub fn allows_every_repository(&self, identity: &Identity, action: &str) -> bool {
-        self.grants_for(identity, action)
+        self.allows_every_repository_in(identity, action, None)
+    }
+
+    /// [`allows_every_repository`](Self::allows_every_repository) in
+    /// `registry` (`None`: the own registry).
+    pub fn allows_every_repository_in(
+        &self,
+        identity: &Identity,
+        action: &str,
+        registry: Option<&str>,
+    ) -> bool {
+        self.grants_in(identity, action, registry)
             .any(|grant| grant.repositories.iter().any(|p| p == "*"))
+    }
+
+    /// Whether `registry` (a request's `registry_id`) is the own registry:
+    /// absent, or the policy's `own_registry_id`.
+    pub fn is_own_registry(&self, registry: Option<&str>) -> bool {
+        registry.is_none_or(|id| self.own_registry.as_deref() == Some(id))
+    }
+
+    /// The grants of `identity` for `action` that cover `registry`.
+    fn grants_in<'a>(
+        &'a self,
+        identity: &Identity,
+        action: &'a str,
+        registry: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Grant> + 'a {
+        let own = self.is_own_registry(registry);
+        self.grants_for(identity, action).filter(move |grant| {
+            let covered = &grant.registries;
+            covered.any
+                || (own && covered.own)
+                || registry.is_some_and(|id| covered.accounts.iter().any(|a| a == id))
+        })
     }
 
     /// Number of distinct callers the policy names.
@@ -163,8 +238,43 @@ impl fmt::Debug for Policy {
     }
 }
 
+impl RegistryGrant {
+    /// Parses `registries` (absent: the own registry only).
+    fn from_entry(registries: Option<Vec<String>>, own: Option<&str>) -> Result<Self, String> {
+        let Some(registries) = registries else {
+            return Ok(Self {
+                own: true,
+                ..Self::default()
+            });
+        };
+        if registries.is_empty() {
+            return Err("registries must not be empty (omit it for the own registry)".to_owned());
+        }
+        let mut grant = Self::default();
+        for (index, registry) in registries.into_iter().enumerate() {
+            match registry.as_str() {
+                "*" => grant.any = true,
+                OWN_REGISTRY => grant.own = true,
+                id if Some(id) == own => grant.own = true,
+                id if is_account_id(id) => grant.accounts.push(registry),
+                _ => {
+                    return Err(format!(
+                        "registries[{index}] must be a 12-digit aws account id, \"{OWN_REGISTRY}\" or \"*\""
+                    ));
+                }
+            }
+        }
+        Ok(grant)
+    }
+}
+
+/// Whether `id` looks like an AWS account id (ECR's registry id): 12 digits.
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl Grant {
-    fn from_entry(entry: CallerEntry) -> Result<Self, String> {
+    fn from_entry(entry: CallerEntry, own_registry: Option<&str>) -> Result<Self, String> {
         if entry.actions.is_empty() {
             return Err("actions must not be empty".to_owned());
         }
@@ -191,6 +301,7 @@ impl Grant {
         Ok(Grant {
             actions,
             repositories: entry.repositories,
+            registries: RegistryGrant::from_entry(entry.registries, own_registry)?,
         })
     }
 }

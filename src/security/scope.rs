@@ -1,5 +1,5 @@
-//! What a request asks to do: its action (RPC name) and the repositories it
-//! touches, read from the decoded message.
+//! What a request asks to do: its action (RPC name), the registries it
+//! addresses and the repositories it touches, read from the decoded message.
 
 use crate::pb;
 
@@ -62,15 +62,57 @@ pub enum Scope<'a> {
     Repositories(&'a [String]),
 }
 
+/// The registries (AWS account ids) one request addresses. `None` and an
+/// empty list both mean the facade's own registry: ECR's default when a
+/// request names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registries<'a> {
+    /// A request's optional `registry_id`.
+    One(Option<&'a str>),
+    /// GetAuthorizationToken's `registry_ids`.
+    Each(&'a [String]),
+}
+
+impl<'a> Registries<'a> {
+    /// Each registry id named; `None` for the facade's own registry.
+    pub fn iter(self) -> impl Iterator<Item = Option<&'a str>> {
+        let (one, each): (Option<Option<&'a str>>, &'a [String]) = match self {
+            Registries::One(id) => (Some(id), &[]),
+            Registries::Each([]) => (Some(None), &[]),
+            Registries::Each(ids) => (None, ids),
+        };
+        one.into_iter()
+            .chain(each.iter().map(|id| Some(id.as_str())))
+    }
+}
+
 /// A request message of `ecr.v1.EcrService`: its action and its scope.
+///
+/// `registries` has no default on purpose: a request type that forgot it
+/// would otherwise pass as addressing the facade's own registry whatever
+/// `registry_id` it carries. For a message with an optional `registry_id`
+/// field it is one line in the impl: `registry_id_field!();`.
 pub trait RepositoryScoped {
     /// The RPC name, e.g. `CreateRepository`.
     const ACTION: &'static str;
     /// The repositories the request touches.
     fn scope(&self) -> Scope<'_>;
+    /// The registries the request addresses.
+    fn registries(&self) -> Registries<'_>;
 }
 
-/// Implements [`RepositoryScoped`] for requests with one `repository_name`.
+/// The [`RepositoryScoped::registries`] of a message whose registry is its
+/// `optional string registry_id` field.
+macro_rules! registry_id_field {
+    () => {
+        fn registries(&self) -> Registries<'_> {
+            Registries::One(self.registry_id.as_deref())
+        }
+    };
+}
+
+/// Implements [`RepositoryScoped`] for requests with one `repository_name`
+/// and an optional `registry_id`.
 macro_rules! one_repository {
     ($($request:ident => $action:literal),+ $(,)?) => {$(
         impl RepositoryScoped for pb::$request {
@@ -78,6 +120,7 @@ macro_rules! one_repository {
             fn scope(&self) -> Scope<'_> {
                 Scope::Repository(&self.repository_name)
             }
+            registry_id_field!();
         }
     )+};
 }
@@ -108,12 +151,16 @@ impl RepositoryScoped for pb::DescribeRepositoriesRequest {
     fn scope(&self) -> Scope<'_> {
         Scope::Repositories(&self.repository_names)
     }
+    registry_id_field!();
 }
 
 impl RepositoryScoped for pb::GetAuthorizationTokenRequest {
     const ACTION: &'static str = "GetAuthorizationToken";
     fn scope(&self) -> Scope<'_> {
         Scope::Registry
+    }
+    fn registries(&self) -> Registries<'_> {
+        Registries::Each(&self.registry_ids)
     }
 }
 
@@ -166,6 +213,30 @@ mod tests {
             Scope::Registry
         );
         assert!(is_mutating("CreateRepository"));
+    }
+
+    #[test]
+    fn registries_come_from_the_message_and_none_means_the_own_one() {
+        let own: Vec<Option<&str>> = vec![None];
+        let create = pb::CreateRepositoryRequest {
+            registry_id: Some("999999999999".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            create.registries().iter().collect::<Vec<_>>(),
+            [Some("999999999999")]
+        );
+        let describe = pb::DescribeRepositoriesRequest::default();
+        assert_eq!(describe.registries().iter().collect::<Vec<_>>(), own);
+        let token = pb::GetAuthorizationTokenRequest::default();
+        assert_eq!(token.registries().iter().collect::<Vec<_>>(), own);
+        let token = pb::GetAuthorizationTokenRequest {
+            registry_ids: vec!["111111111111".into(), "222222222222".into()],
+        };
+        assert_eq!(
+            token.registries().iter().collect::<Vec<_>>(),
+            [Some("111111111111"), Some("222222222222")]
+        );
         assert!(!is_mutating("DescribeImages"));
     }
 }

@@ -1,9 +1,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 use prost_types::Timestamp;
 
 use super::*;
 use crate::error::UpstreamErrorKind;
+use answer::registry_of_endpoint;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MIN_TTL: Duration = Duration::from_secs(6 * 3600);
@@ -313,3 +315,5 @@ async fn a_fetch_that_panics_does_not_poison_its_registry() {
     assert_eq!(tokens(&data), ["token-123456789012-1"]);
     assert_eq!(source.0.load(Ordering::SeqCst), 2);
 }
+
+mod bounded;

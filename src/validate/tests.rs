@@ -1,5 +1,7 @@
 use super::*;
 
+mod strings;
+
 const LIMITS: Limits = Limits {
     max_layer_digests: 10_000,
 };

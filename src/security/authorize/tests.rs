@@ -239,3 +239,101 @@ fn a_token_grant_on_some_repositories_does_not_hand_out_a_registry_token() {
         .unwrap_err();
     assert_eq!(error_info(&status).0, REASON_READ_ONLY);
 }
+
+const CROSS_ACCOUNT: &str = r#"
+    own_registry_id = "123456789012"
+
+    [[caller]]
+    certificate = "admin.example"
+    actions = ["*"]
+    repositories = ["*"]
+
+    [[caller]]
+    certificate = "mirror.example"
+    actions = ["*"]
+    repositories = ["mirror/*"]
+    registries = ["own", "999999999999"]
+"#;
+
+fn cross_account() -> Authorizer {
+    let dir = TempDir::new("authorize-registries");
+    let path = dir.write("policy.toml", CROSS_ACCOUNT);
+    Authorizer::new(Arc::new(PolicyStore::load(path).unwrap()), false)
+}
+
+#[test]
+fn a_request_naming_another_registry_needs_a_grant_there() {
+    let authz = cross_account();
+    let admin = Identity::Certificate("admin.example".into());
+    let mut request = tonic::Request::new(pb::DeleteRepositoryRequest {
+        registry_id: Some("999999999999".into()),
+        repository_name: "team-a/app".into(),
+        ..Default::default()
+    });
+    request.extensions_mut().insert(admin);
+    let status = authz.authorize_request(&request).unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        status.message(),
+        "caller admin.example may not call DeleteRepository on repository \"team-a/app\" \
+         in registry \"999999999999\""
+    );
+    let (reason, metadata) = error_info(&status);
+    assert_eq!(reason, REASON_NOT_ALLOWED);
+    assert_eq!(metadata["registry"], "999999999999");
+    assert_eq!(metadata["repository"], "team-a/app");
+    assert_eq!(metadata["action"], "DeleteRepository");
+
+    // The own account, named or not, is covered by the default.
+    for own in [None, Some("123456789012".to_owned())] {
+        request.get_mut().registry_id = own;
+        assert!(authz.authorize_request(&request).is_ok());
+    }
+}
+
+#[test]
+fn a_grant_listing_a_registry_covers_its_repositories_there() {
+    let authz = cross_account();
+    let mirror = Identity::Certificate("mirror.example".into());
+    let mut request = tonic::Request::new(pb::DescribeRepositoriesRequest {
+        registry_id: Some("999999999999".into()),
+        repository_names: vec!["mirror/a".into(), "mirror/b".into()],
+        ..Default::default()
+    });
+    request.extensions_mut().insert(mirror);
+    assert!(authz.authorize_request(&request).is_ok());
+    request.get_mut().registry_id = Some("111111111111".into());
+    let status = authz.authorize_request(&request).unwrap_err();
+    assert_eq!(error_info(&status).1["registry"], "111111111111");
+    // The repository patterns still apply in the granted registry.
+    request.get_mut().registry_id = Some("999999999999".into());
+    request.get_mut().repository_names.push("other/c".into());
+    let status = authz.authorize_request(&request).unwrap_err();
+    assert_eq!(error_info(&status).1["repository"], "other/c");
+}
+
+#[test]
+fn every_registry_of_a_token_request_is_checked() {
+    let authz = cross_account();
+    let admin = Identity::Certificate("admin.example".into());
+    let mut request = tonic::Request::new(pb::GetAuthorizationTokenRequest {
+        registry_ids: vec!["123456789012".into()],
+    });
+    request.extensions_mut().insert(admin);
+    assert!(authz.authorize_request(&request).is_ok());
+    request.get_mut().registry_ids.push("999999999999".into());
+    let status = authz.authorize_request(&request).unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(error_info(&status).1["registry"], "999999999999");
+    assert!(!error_info(&status).1.contains_key("repository"));
+}
+
+#[test]
+fn without_a_policy_any_registry_may_be_named() {
+    let request = tonic::Request::new(pb::CreateRepositoryRequest {
+        registry_id: Some("999999999999".into()),
+        repository_name: "x".into(),
+        ..Default::default()
+    });
+    assert!(Authorizer::allow_all().authorize_request(&request).is_ok());
+}

@@ -191,6 +191,14 @@ fn the_documented_examples_parse() {
     assert_eq!(example.callers(), 3);
     let bot = example.token_identity("password").unwrap();
     assert!(example.allows(&bot, "DeleteRepository", Some("releases/app")));
+    let production = Some("210987654321");
+    assert!(example.allows_in(&bot, "DeleteRepository", production, Some("releases/app")));
+    assert!(!example.allows_in(
+        &bot,
+        "DeleteRepository",
+        Some("999999999999"),
+        Some("releases/app")
+    ));
 
     let module_docs = include_str!("../mod.rs");
     let doc_lines: Vec<&str> = module_docs
@@ -202,4 +210,116 @@ fn the_documented_examples_parse() {
     let end = start + doc_lines[start..].iter().position(|l| *l == "```").unwrap();
     let documented = Policy::parse(&doc_lines[start..end].join("\n")).unwrap();
     assert_eq!(documented.callers(), 3);
+}
+
+const REGISTRIES: &str = r#"
+    own_registry_id = "123456789012"
+
+    [[caller]]
+    certificate = "own-only"
+    actions = ["*"]
+    repositories = ["*"]
+
+    [[caller]]
+    certificate = "cross"
+    actions = ["DescribeImages"]
+    repositories = ["shared/*"]
+    registries = ["own", "999999999999"]
+
+    [[caller]]
+    certificate = "elsewhere"
+    actions = ["*"]
+    repositories = ["*"]
+    registries = ["999999999999"]
+
+    [[caller]]
+    certificate = "anywhere"
+    actions = ["*"]
+    repositories = ["*"]
+    registries = ["*"]
+"#;
+
+#[test]
+fn without_registries_a_grant_covers_the_own_registry_only() {
+    let policy = Policy::parse(REGISTRIES).unwrap();
+    let own = cert("own-only");
+    assert!(policy.allows_in(&own, "CreateRepository", None, Some("a")));
+    // Naming the own account explicitly is still the own registry.
+    assert!(policy.allows_in(&own, "CreateRepository", Some("123456789012"), Some("a")));
+    assert!(!policy.allows_in(&own, "CreateRepository", Some("999999999999"), Some("a")));
+    assert!(!policy.allows_every_repository_in(&own, "CreateRepository", Some("999999999999")));
+    assert!(policy.allows_every_repository_in(&own, "CreateRepository", None));
+}
+
+#[test]
+fn registries_list_accounts_own_and_any() {
+    let policy = Policy::parse(REGISTRIES).unwrap();
+    let cross = cert("cross");
+    for registry in [None, Some("123456789012"), Some("999999999999")] {
+        assert!(policy.allows_in(&cross, "DescribeImages", registry, Some("shared/x")));
+    }
+    assert!(!policy.allows_in(
+        &cross,
+        "DescribeImages",
+        Some("111111111111"),
+        Some("shared/x")
+    ));
+
+    // Listing another account does not imply the own one.
+    let elsewhere = cert("elsewhere");
+    assert!(policy.allows_in(
+        &elsewhere,
+        "DeleteRepository",
+        Some("999999999999"),
+        Some("x")
+    ));
+    assert!(!policy.allows_in(&elsewhere, "DeleteRepository", None, Some("x")));
+    assert!(!policy.allows_in(
+        &elsewhere,
+        "DeleteRepository",
+        Some("123456789012"),
+        Some("x")
+    ));
+
+    let anywhere = cert("anywhere");
+    for registry in [None, Some("123456789012"), Some("111111111111")] {
+        assert!(policy.allows_every_repository_in(&anywhere, "DeleteRepository", registry));
+    }
+}
+
+#[test]
+fn without_own_registry_id_only_an_absent_registry_id_is_the_own_registry() {
+    let policy =
+        Policy::parse(&REGISTRIES.replace("own_registry_id = \"123456789012\"", "")).unwrap();
+    assert!(policy.is_own_registry(None));
+    assert!(!policy.is_own_registry(Some("123456789012")));
+    let own = cert("own-only");
+    assert!(!policy.allows_in(&own, "DescribeImages", Some("123456789012"), Some("a")));
+}
+
+#[test]
+fn invalid_registries_are_refused() {
+    let entry = "[[caller]]\ncertificate = \"a\"\nactions = [\"*\"]\nrepositories = [\"*\"]\n";
+    let cases = [
+        (
+            format!("{entry}registries = []"),
+            "caller[0]: registries must not be empty",
+        ),
+        (
+            format!("{entry}registries = [\"own\", \"12345\"]"),
+            "caller[0]: registries[1] must be a 12-digit aws account id",
+        ),
+        (
+            format!("{entry}registries = [\"team-a/*\"]"),
+            "caller[0]: registries[0] must be a 12-digit aws account id",
+        ),
+        (
+            format!("own_registry_id = \"own\"\n{entry}"),
+            "own_registry_id must be a 12-digit aws account id",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = parse_error(&text);
+        assert!(error.starts_with(expected), "{text:?}: {error}");
+    }
 }

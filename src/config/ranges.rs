@@ -1,0 +1,160 @@
+//! Ranges of the duration flags of `ecr-facade serve`, checked once at
+//! startup: humantime accepts `500000000000years`, and a duration that
+//! overflows an `Instant` would otherwise panic on every call instead of
+//! being refused once. Counts are bounded where clap parses them.
+//!
+//! A new duration flag gets a row in [`DURATIONS`].
+
+use std::time::Duration;
+
+use super::ServeArgs;
+
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// One duration flag: how to read it and the range it must lie in.
+struct DurationRange {
+    flag: &'static str,
+    value: fn(&ServeArgs) -> Option<Duration>,
+    min: Duration,
+    max: Duration,
+}
+
+/// Every duration flag of `serve` (`--token-min-ttl` is checked by its
+/// parser, with its own reason).
+const DURATIONS: &[DurationRange] = &[
+    DurationRange {
+        flag: "--connect-timeout",
+        value: |args| Some(args.connect_timeout),
+        min: Duration::from_millis(1),
+        max: Duration::from_secs(10 * 60),
+    },
+    DurationRange {
+        flag: "--attempt-timeout",
+        value: |args| Some(args.attempt_timeout),
+        min: Duration::from_millis(1),
+        max: HOUR,
+    },
+    DurationRange {
+        flag: "--operation-timeout",
+        value: |args| Some(args.operation_timeout),
+        min: Duration::from_millis(1),
+        max: HOUR,
+    },
+    DurationRange {
+        flag: "--rpc-timeout",
+        value: |args| Some(args.rpc_timeout),
+        min: Duration::from_millis(1),
+        max: DAY,
+    },
+    DurationRange {
+        flag: "--http2-keepalive-interval",
+        value: |args| Some(args.http2_keepalive_interval),
+        min: SECOND,
+        max: DAY,
+    },
+    DurationRange {
+        flag: "--http2-keepalive-timeout",
+        value: |args| Some(args.http2_keepalive_timeout),
+        min: SECOND,
+        max: HOUR,
+    },
+    DurationRange {
+        flag: "--max-connection-age",
+        value: |args| args.max_connection_age,
+        min: SECOND,
+        max: Duration::from_secs(365 * 24 * 3600),
+    },
+    DurationRange {
+        flag: "--drain-timeout",
+        value: |args| Some(args.drain_timeout),
+        min: Duration::ZERO,
+        max: DAY,
+    },
+];
+
+/// A flag outside its range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag} must be between {} and {}", humantime::format_duration(*.min), humantime::format_duration(*.max))]
+pub struct RangeError {
+    flag: &'static str,
+    min: Duration,
+    max: Duration,
+}
+
+impl ServeArgs {
+    /// Refuses the first duration flag outside its range.
+    pub fn check_ranges(&self) -> Result<(), RangeError> {
+        for range in DURATIONS {
+            let Some(value) = (range.value)(self) else {
+                continue;
+            };
+            if !(range.min..=range.max).contains(&value) {
+                return Err(RangeError {
+                    flag: range.flag,
+                    min: range.min,
+                    max: range.max,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::{Cli, Command};
+
+    fn serve(flags: &[&str]) -> ServeArgs {
+        let argv = ["ecr-facade", "serve"].iter().chain(flags);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => *args,
+            Command::Emulator(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_in_range() {
+        assert_eq!(serve(&[]).check_ranges(), Ok(()));
+    }
+
+    #[test]
+    fn every_duration_flag_is_checked_at_its_bounds() {
+        for range in DURATIONS {
+            let at = |value: Duration| {
+                let text = humantime::format_duration(value).to_string();
+                let text = if text == "0s" { "0ms".to_owned() } else { text };
+                serve(&[range.flag, &text]).check_ranges()
+            };
+            assert_eq!(at(range.min), Ok(()), "{} at its minimum", range.flag);
+            assert_eq!(at(range.max), Ok(()), "{} at its maximum", range.flag);
+            let past = at(range.max + Duration::from_millis(1)).unwrap_err();
+            assert_eq!(past.flag, range.flag);
+            if let Some(below) = range.min.checked_sub(Duration::from_nanos(1)) {
+                assert!(at(below).is_err(), "{} below its minimum", range.flag);
+            }
+        }
+    }
+
+    #[test]
+    fn an_absurd_timeout_is_refused_with_the_flag_and_range() {
+        let error = serve(&["--rpc-timeout", "500000000000years"])
+            .check_ranges()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--rpc-timeout must be between 1ms and 1day"
+        );
+        let error = serve(&["--http2-keepalive-interval", "0s"])
+            .check_ranges()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--http2-keepalive-interval must be between 1s and 1day"
+        );
+    }
+}
