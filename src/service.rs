@@ -21,7 +21,7 @@ use crate::layers;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrService;
-use crate::security::{Authorizer, Identity, RepositoryScoped};
+use crate::security::{Authorizer, RepositoryScoped};
 use crate::token_cache::{TokenCache, TokenSource};
 use crate::transfer::{self, Transfer, TransferSettings};
 use crate::upstream::observed;
@@ -365,11 +365,7 @@ impl EcrService for EcrFacade {
         let header =
             transfer::read_header(&mut incoming, self.settings.transfer.idle_timeout).await?;
         validate::check(&header, &self.settings.limits)?;
-        self.authorizer.authorize(
-            Identity::of(&extensions),
-            pb::PushLayerHeader::ACTION,
-            header.scope(),
-        )?;
+        self.authorizer.authorize_message(&extensions, &header)?;
         let stream = self.transfer.push(header, incoming, deadline)?;
         Ok(Response::new(stream))
     }

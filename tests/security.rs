@@ -365,9 +365,31 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
     let refused_delete = client
         .delete_repository(with_authorization(delete, &bearer))
         .await;
+    // A push is authorized on its header, the stream's first message.
+    let header = pb::PushLayerRequest {
+        message: Some(pb::push_layer_request::Message::Header(
+            pb::PushLayerHeader {
+                registry_id: Some("999999999999".into()),
+                repository_name: "team-a/app".into(),
+                ..Default::default()
+            },
+        )),
+    };
+    let chunk = pb::PushLayerRequest {
+        message: Some(pb::push_layer_request::Message::Chunk(
+            bytes::Bytes::from_static(b"layer"),
+        )),
+    };
+    let refused_push = client
+        .push_layer(with_authorization(
+            tokio_stream::iter(vec![header, chunk]),
+            &bearer,
+        ))
+        .await;
     for (result, action) in [
         (refused.map(drop), "CreateRepository"),
         (refused_delete.map(drop), "DeleteRepository"),
+        (refused_push.map(drop), "PushLayer"),
     ] {
         let status = result.unwrap_err();
         assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
@@ -398,4 +420,5 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
     assert_eq!(emulator.calls("CreateRepository"), 1);
     assert_eq!(emulator.calls("DeleteRepository"), 0);
     assert_eq!(emulator.calls("GetAuthorizationToken"), 0);
+    assert_eq!(emulator.calls("InitiateLayerUpload"), 0);
 }

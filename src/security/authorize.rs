@@ -86,8 +86,18 @@ impl Authorizer {
         &self,
         request: &tonic::Request<R>,
     ) -> Result<(), Status> {
-        let identity = Identity::of(request.extensions());
-        let message = request.get_ref();
+        self.authorize_message(request.extensions(), request.get_ref())
+    }
+
+    /// Authorizes `message` of the caller whose connection facts are in
+    /// `extensions`: for a message that is not the request itself (a stream's
+    /// header), with its action, registries and repositories.
+    pub fn authorize_message<R: RepositoryScoped>(
+        &self,
+        extensions: &http::Extensions,
+        message: &R,
+    ) -> Result<(), Status> {
+        let identity = Identity::of(extensions);
         self.authorize_in(identity, R::ACTION, message.registries(), message.scope())
     }
 
