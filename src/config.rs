@@ -171,6 +171,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub security: crate::security::SecurityArgs,
 
+    /// Bounds on calls and connections (per-connection and per-caller
+    /// shares, connection cap, handshake timeout, transfer deadlines).
+    #[command(flatten)]
+    pub limits: crate::call_bounds::LimitArgs,
+
     /// On SIGTERM/SIGINT, how long in-flight calls and streams may run
     /// before the server exits anyway.
     #[arg(long, env = "ECR_FACADE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

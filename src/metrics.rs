@@ -270,7 +270,7 @@ pub async fn serve(
             }
         }),
     );
-    axum::serve(listener, app)
+    axum::serve(crate::listener::http1(listener), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -161,7 +161,7 @@ impl EcrFacade {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let action = Req::ACTION;
-        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
         let started = std::time::Instant::now();
@@ -190,7 +190,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::BatchCheckLayerAvailabilityRequest>,
     ) -> Result<Response<Self::BatchCheckLayerAvailabilityStream>, Status> {
-        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
         let pb::BatchCheckLayerAvailabilityRequest {
@@ -298,7 +298,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::GetAuthorizationTokenRequest>,
     ) -> Result<Response<pb::GetAuthorizationTokenResponse>, Status> {
-        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
         // A fetch under way goes on for other callers if this one gives up.

@@ -90,7 +90,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    axum::serve(crate::listener::http1(listener), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
