@@ -7,6 +7,8 @@ mod common;
 // one more test executable would cost another link).
 #[path = "binary/attacks.rs"]
 mod attacks;
+#[path = "binary/reliability.rs"]
+mod reliability;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -33,8 +33,25 @@ pub struct Facade {
 impl Facade {
     /// `serve --emulator` on ephemeral loopback ports with `args` added.
     pub fn start(args: &[&str]) -> Facade {
+        Self::start_limited(None, args)
+    }
+
+    /// [`Facade::start`] with at most `fd_limit` open files, if given.
+    pub fn start_limited(fd_limit: Option<u32>, args: &[&str]) -> Facade {
         let bin = std::env::var("ECR_FACADE_BIN").unwrap_or_else(|_| BIN.to_owned());
-        let mut child = Command::new(bin)
+        let mut command = match fd_limit {
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    &bin,
+                ]);
+                sh
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .args(["serve", "--emulator", "--listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
@@ -272,31 +289,10 @@ async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
 /// however many connections it opens.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_caller_cannot_take_the_slots_of_the_others() {
-    use std::io::Write;
-    let sha = |token: &str| ecr_facade::security::token_sha256_hex(token);
-    let mut policy = tempfile();
-    write!(
-        policy.1,
-        r#"
-[[caller]]
-name = "low"
-token_sha256 = "{}"
-actions = ["DescribeRepositories"]
-repositories = ["*"]
-
-[[caller]]
-name = "good"
-token_sha256 = "{}"
-actions = ["*"]
-repositories = ["*"]
-"#,
-        sha("low-token"),
-        sha("good-token")
-    )
-    .unwrap();
+    let policy = policy_file();
     let facade = Facade::start(&[
         "--auth-policy",
-        policy.0.to_str().unwrap(),
+        policy.to_str().unwrap(),
         "--max-concurrent-rpcs",
         "16",
         "--max-concurrent-rpcs-per-connection",
@@ -367,6 +363,45 @@ async fn idle_sockets_are_closed_and_capped() {
     let metrics_host = metrics_host.split('/').next().unwrap();
     let mut on_metrics = TcpStream::connect(metrics_host).await.unwrap();
     assert!(closed_by_server(&mut on_metrics).await);
+}
+
+/// At the file-descriptor limit every accept fails at once (EMFILE): the
+/// accept loop must back off rather than spin a core, and serve again once
+/// descriptors are free.
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_descriptor_limit_accepting_backs_off() {
+    let facade = Facade::start_limited(Some(64), &["--handshake-timeout", "60s"]);
+    let mut sockets = Vec::new();
+    for _ in 0..100 {
+        // The kernel completes these from the backlog whether or not the
+        // facade can accept them.
+        sockets.push(TcpStream::connect(facade.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = facade.child.id();
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let spent = cpu_ticks(pid) - before;
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    // A spinning loop spends most of a core (2 s over 2 s); backing off, next
+    // to nothing. A tenth of a core leaves room for a loaded machine.
+    assert!(
+        spent * 10 < per_second * 2,
+        "{spent} ticks of cpu in 2 s at the descriptor limit"
+    );
+    drop(sockets);
+    facade.good_call(Duration::from_secs(10)).await.unwrap();
+}
+
+/// User + system CPU time of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the line.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 /// Reads until EOF or error; `true` when the server closed the socket.
@@ -461,20 +496,35 @@ async fn the_drain_timeout_bounds_shutdown_with_the_emulator() {
     slow.abort();
 }
 
-/// A new file in the temp dir.
-fn tempfile() -> (std::path::PathBuf, std::fs::File) {
-    let path = std::env::temp_dir().join(format!("ecr-facade-policy-{}.toml", uuid_like()));
-    let file = std::fs::File::create(&path).unwrap();
-    (path, file)
-}
+/// A policy with two callers: `low-token` may only DescribeRepositories,
+/// `good-token` may do anything.
+pub fn policy_file() -> std::path::PathBuf {
+    let sha = ecr_facade::security::token_sha256_hex;
+    let policy = format!(
+        r#"
+[[caller]]
+name = "low"
+token_sha256 = "{}"
+actions = ["DescribeRepositories"]
+repositories = ["*"]
 
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+[[caller]]
+name = "good"
+token_sha256 = "{}"
+actions = ["*"]
+repositories = ["*"]
+"#,
+        sha("low-token"),
+        sha("good-token")
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let path = std::env::temp_dir().join(format!(
+        "ecr-facade-policy-{}-{nanos}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, policy).unwrap();
+    path
 }
