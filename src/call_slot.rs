@@ -1,6 +1,7 @@
 //! One call's slot — what it holds (the global, per-connection and
 //! per-caller permits) and how it ends, exactly once — and the watchdog that
-//! ends calls whose deadline passed while nobody polls them.
+//! ends calls whose deadline passed (by [`SEND_GRACE`]) while nobody polls
+//! them.
 //!
 //! Why a watchdog: once a handler has answered, hyper polls the response
 //! body only when the client's flow-control window has room. A client that
@@ -14,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
@@ -59,6 +60,11 @@ impl Ending {
         // The permits go back here, when `self` drops.
     }
 }
+
+/// How long past its deadline a call's answer may still be waiting for the
+/// client to read before the watchdog ends it. A client that reads gets the
+/// answer — or the handler's own DEADLINE_EXCEEDED — well within it.
+pub const SEND_GRACE: Duration = Duration::from_secs(1);
 
 /// A call's place in the watchdog: the watchdog and the entry's key
 /// (deadline, then a sequence number, as two calls may share a deadline).
@@ -227,7 +233,10 @@ impl Watchdog {
         shared.started.call_once(|| {
             tokio::spawn(sweep(Arc::downgrade(shared), Arc::clone(&shared.wake)));
         });
-        let key = (deadline, shared.next_id.fetch_add(1, Ordering::Relaxed));
+        let key = (
+            deadline + SEND_GRACE,
+            shared.next_id.fetch_add(1, Ordering::Relaxed),
+        );
         *lock(&slot.0.watched) = Some((Arc::downgrade(shared), key));
         let earliest = {
             let mut entries = lock(&shared.entries);
@@ -286,7 +295,6 @@ async fn sweep(shared: Weak<WatchShared>, wake: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use tokio::sync::Semaphore;
 
     fn slot(metrics: &Arc<Metrics>, limiter: &Arc<Semaphore>, budget: Duration) -> Slot {
@@ -315,7 +323,7 @@ mod tests {
         watchdog.watch(&late);
         watchdog.watch(&early);
         assert_eq!(limiter.available_permits(), 0);
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(1500) + SEND_GRACE).await;
         assert!(early.expired() && !late.expired());
         assert_eq!(limiter.available_permits(), 1);
         tokio::time::sleep(Duration::from_secs(4)).await;
@@ -335,7 +343,7 @@ mod tests {
         call.finish(tonic::Code::Ok);
         assert_eq!(watchdog.len(), 0);
         assert_eq!(limiter.available_permits(), 1);
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(2) + SEND_GRACE).await;
         assert!(!call.expired());
         drop(EndGuard(call.clone()));
         assert_eq!(metrics.rpcs_in_flight(), 0);

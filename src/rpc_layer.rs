@@ -246,6 +246,7 @@ where
                     inner: body,
                     guard: Some(guard),
                     ended: false,
+                    overrun: None,
                 })
             }))
         })
@@ -427,12 +428,36 @@ where
     }
 }
 
-/// A response body that ends its RPC when the trailers go out, or with
-/// DEADLINE_EXCEEDED trailers when the watchdog ended the call meanwhile.
+/// How long past its deadline a stream whose handler keeps it open (while
+/// the client reads) may run before the layer ends it: long enough for a
+/// handler that watches the deadline itself to answer with its own details.
+const OVERRUN: Duration = Duration::from_millis(100);
+
+/// A response body that ends its RPC when the trailers go out. It ends the
+/// call with DEADLINE_EXCEEDED trailers itself when the watchdog did (the
+/// client was not reading), or when the handler keeps the stream open
+/// [`OVERRUN`] past the deadline.
 struct EndOnTrailers {
     inner: Body,
     guard: Option<EndGuard>,
     ended: bool,
+    /// Started when the inner body first waits (a unary answer never does,
+    /// so it costs no timer).
+    overrun: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl EndOnTrailers {
+    fn end_with_deadline(
+        &mut self,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        self.ended = true;
+        if let Some(guard) = self.guard.take() {
+            guard.0.finish(tonic::Code::DeadlineExceeded);
+        }
+        let mut trailers = deadline_status().into_http::<Body>().into_parts().0.headers;
+        trailers.remove(http::header::CONTENT_TYPE);
+        Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+    }
 }
 
 impl http_body::Body for EndOnTrailers {
@@ -447,11 +472,7 @@ impl http_body::Body for EndOnTrailers {
             return Poll::Ready(None);
         }
         if self.guard.as_ref().is_some_and(|guard| guard.0.expired()) {
-            self.ended = true;
-            self.guard = None;
-            let mut trailers = deadline_status().into_http::<Body>().into_parts().0.headers;
-            trailers.remove(http::header::CONTENT_TYPE);
-            return Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+            return self.end_with_deadline();
         }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         let code = match &polled {
@@ -460,7 +481,18 @@ impl http_body::Body for EndOnTrailers {
                 .map(|t| grpc_code(t).unwrap_or(tonic::Code::Unknown)),
             Poll::Ready(Some(Err(status))) => Some(status.code()),
             Poll::Ready(None) => Some(tonic::Code::Unknown),
-            Poll::Pending => None,
+            Poll::Pending => {
+                let deadline = self.guard.as_ref().and_then(|guard| guard.0.deadline());
+                if let Some(deadline) = deadline {
+                    let timer = self.overrun.get_or_insert_with(|| {
+                        Box::pin(tokio::time::sleep_until(deadline + OVERRUN))
+                    });
+                    if timer.as_mut().poll(cx).is_ready() {
+                        return self.end_with_deadline();
+                    }
+                }
+                None
+            }
         };
         if let Some(code) = code
             && let Some(guard) = self.guard.take()
@@ -497,6 +529,41 @@ mod tests {
             map.insert(*name, value.parse().unwrap());
         }
         map
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_held_open_past_its_deadline_is_ended_by_the_layer() {
+        let metrics = Metrics::new();
+        metrics.rpc_started(true);
+        let ending = Ending {
+            span: Span::none(),
+            start: std::time::Instant::now(),
+            method: "unknown",
+            stream: true,
+            metrics: Arc::clone(&metrics),
+            _global: None,
+            _connection: None,
+            caller: None,
+            conn: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let slot = Slot::new(ending, Some(deadline));
+        let never =
+            futures::stream::pending::<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>();
+        let mut body = EndOnTrailers {
+            inner: Body::new(http_body_util::StreamBody::new(never)),
+            guard: Some(EndGuard(slot)),
+            ended: false,
+            overrun: None,
+        };
+        let frame = http_body_util::BodyExt::frame(&mut body)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(Instant::now() >= deadline + OVERRUN);
+        assert_eq!(frame.into_trailers().unwrap()["grpc-status"], "4");
+        assert!(http_body_util::BodyExt::frame(&mut body).await.is_none());
+        assert_eq!(metrics.rpcs_in_flight(), 0);
     }
 
     #[test]
