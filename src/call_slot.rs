@@ -112,6 +112,14 @@ impl Slot {
         self.0.deadline
     }
 
+    /// Holds the global `permit` until the call ends (released at once if
+    /// it has).
+    pub(crate) fn attach_global(&self, permit: OwnedSemaphorePermit) {
+        if let Some(ending) = lock(&self.0.ending).as_mut() {
+            ending._global = Some(permit);
+        }
+    }
+
     /// Holds `guard` until the call ends (released at once if it has).
     pub fn attach_caller(&self, guard: CallerGuard) {
         if let Some(ending) = lock(&self.0.ending).as_mut() {

@@ -6,8 +6,10 @@
 //!   the method, request id, trace context (W3C `traceparent` or B3), final
 //!   code and latency, and one log line when the call ends;
 //! - the global concurrency limit: past `max_concurrent` RPCs a call is shed
-//!   at once with RESOURCE_EXHAUSTED and a `RetryInfo` (never queued), and
-//!   so is a call past its connection's cap (`CallLimits::per_connection`);
+//!   at once with RESOURCE_EXHAUSTED and a `RetryInfo` (never queued) when
+//!   its request has arrived (`gate`: headers alone take no global slot),
+//!   and a call past its connection's cap (`CallLimits::per_connection`)
+//!   when its headers arrive;
 //!   health and reflection are exempt so probes keep answering;
 //! - the call's deadline, fixed when its headers arrive
 //!   ([`CallLimits::budget`]) and handed to the handler as a
@@ -42,6 +44,9 @@ use crate::deadline::{self, CallDeadline};
 use crate::error::FACADE_DOMAIN;
 use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
+
+mod gate;
+use gate::{Gate, GatedRequest};
 
 /// Header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -115,19 +120,26 @@ enum Refusal {
 }
 
 impl<S> Rpc<S> {
-    /// The call's permits: global, then its connection's; exempt methods
-    /// take none.
+    /// The permits a call takes with its headers: its connection's, and the
+    /// global one for client-streaming methods only (the others take it
+    /// when their request has arrived, see `gate`); exempt methods none.
     fn admit(
         &self,
         exempt: bool,
+        method: &str,
         conn: Option<&ConnInfo>,
     ) -> Result<(Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>), Refusal> {
         if exempt {
             return Ok((None, None));
         }
-        let global = Arc::clone(&self.layer.limiter)
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Global)?;
+        let global = if gate::is_client_streaming(method) {
+            let permit = Arc::clone(&self.layer.limiter)
+                .try_acquire_owned()
+                .map_err(|_| Refusal::Global)?;
+            Some(permit)
+        } else {
+            None
+        };
         let connection = match conn {
             Some(conn) => Some(
                 conn.try_call()
@@ -135,7 +147,7 @@ impl<S> Rpc<S> {
             ),
             None => None,
         };
-        Ok((Some(global), connection))
+        Ok((global, connection))
     }
 }
 
@@ -180,7 +192,7 @@ where
         if let Some(conn) = conn {
             conn.mark_active();
         }
-        let (global, connection) = match self.admit(exempt, conn) {
+        let (global, connection) = match self.admit(exempt, &method, conn) {
             Ok(permits) => permits,
             Err(refusal) => return Box::pin(shed(&self.layer, refusal, span, method, request_id)),
         };
@@ -189,6 +201,11 @@ where
         let deadline = (!exempt).then(|| {
             let budget = self.layer.limits.budget(&method, request.headers());
             Instant::now() + deadline::with_margin(budget)
+        });
+        let gate = (!exempt && global.is_none()).then(|| Gate {
+            limiter: Arc::clone(&self.layer.limiter),
+            max_concurrent: self.layer.max_concurrent,
+            metrics: Arc::clone(&self.layer.metrics),
         });
         self.layer.metrics.rpc_started(stream);
         let ending = Ending {
@@ -204,11 +221,13 @@ where
         };
         let slot = Slot::new(ending, deadline);
         let mut request = request.map(|body| {
-            Body::new(WatchRequest {
+            Body::new(GatedRequest {
                 inner: body,
                 slot: slot.clone(),
+                gate,
             })
         });
+
         if let Some(at) = deadline {
             request.extensions_mut().insert(CallDeadline(at));
         }
@@ -391,40 +410,6 @@ impl TraceContext {
             }
             _ => Self::default(),
         }
-    }
-}
-
-/// A request body that notes when it breaks: the client reset the stream or
-/// the connection went away mid-request, and the call counts as CANCELLED.
-struct WatchRequest<B> {
-    inner: B,
-    slot: Slot,
-}
-
-impl<B> http_body::Body for WatchRequest<B>
-where
-    B: http_body::Body + Unpin,
-{
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            self.slot.client_gone();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 
