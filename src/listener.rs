@@ -354,19 +354,21 @@ impl axum::serve::Listener for Acceptor {
     }
 }
 
-/// An HTTP/1.1 listener (emulator, metrics) for `axum::serve` under the
-/// default [`ConnectionLimits`]; handlers still get the peer's address with
-/// `ConnectInfo<SocketAddr>` (axum provides it through `TapIo`).
-pub fn http1(listener: TcpListener) -> axum::serve::TapIo<Acceptor, fn(&mut Conn)> {
+/// An HTTP/1.1 listener (emulator, metrics) for `axum::serve` with at most
+/// `max_connections` open, otherwise the default [`ConnectionLimits`];
+/// handlers still get the peer's address with `ConnectInfo<SocketAddr>`
+/// (axum provides it through `TapIo`).
+pub fn http1(
+    listener: TcpListener,
+    max_connections: usize,
+) -> axum::serve::TapIo<Acceptor, fn(&mut Conn)> {
     use axum::serve::ListenerExt;
     fn nothing(_: &mut Conn) {}
-    Acceptor::new(
-        listener,
-        ConnectionLimits::default(),
-        FirstRequest::Http1,
-        1,
-    )
-    .tap_io(nothing as fn(&mut Conn))
+    let limits = ConnectionLimits {
+        max_connections,
+        ..ConnectionLimits::default()
+    };
+    Acceptor::new(listener, limits, FirstRequest::Http1, 1).tap_io(nothing as fn(&mut Conn))
 }
 
 #[cfg(test)]

@@ -83,6 +83,10 @@ pub fn base_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// Connections the emulator keeps open at once: far more than the facade's
+/// SDK client opens at `--max-concurrent-rpcs` (one per concurrent call).
+const MAX_CONNECTIONS: usize = 16_384;
+
 /// Serves `shared` on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -90,7 +94,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(crate::listener::http1(listener), app)
+    axum::serve(crate::listener::http1(listener, MAX_CONNECTIONS), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

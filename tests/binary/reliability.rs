@@ -120,6 +120,7 @@ async fn zero_window(addr: SocketAddr, conns: usize, streams: usize) -> Vec<impl
 async fn measure<F, Fut, T>(
     attack: &'static str,
     parameters: String,
+    fd_limit: Option<u32>,
     args: &[&str],
     token: Option<&str>,
     run: F,
@@ -128,7 +129,7 @@ where
     F: FnOnce(SocketAddr) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let facade = Facade::start(args);
+    let facade = Facade::start_limited(fd_limit, args);
     let pid = facade.child.id();
     let mut client = good_client(&facade, token).await;
     // Warm up: first calls set up the upstream connection and caches.
@@ -158,14 +159,21 @@ async fn reliability_table() {
     let policy_path = policy.to_str().unwrap().to_owned();
     let mut rows = Vec::new();
     rows.push(
-        measure("none (baseline)", "defaults".into(), &[], None, |_| async {
-        })
+        measure(
+            "none (baseline)",
+            "defaults".into(),
+            None,
+            &[],
+            None,
+            |_| async {},
+        )
         .await,
     );
     rows.push(
         measure(
             "headers, never a body",
             "4 connections × 256 streams, defaults".into(),
+            None,
             &[],
             None,
             |addr| headers_only(addr, 4, 256, None),
@@ -176,6 +184,7 @@ async fn reliability_table() {
         measure(
             "headers, never a body",
             "16 connections × 64 streams, defaults".into(),
+            None,
             &[],
             None,
             |addr| headers_only(addr, 16, 64, None),
@@ -186,6 +195,7 @@ async fn reliability_table() {
         measure(
             "zero receive window",
             "4 connections × 256 complete requests, defaults".into(),
+            None,
             &[],
             None,
             |addr| zero_window(addr, 4, 256),
@@ -194,8 +204,20 @@ async fn reliability_table() {
     );
     rows.push(
         measure(
+            "zero receive window",
+            "16 connections × 64 complete requests, defaults".into(),
+            None,
+            &[],
+            None,
+            |addr| zero_window(addr, 16, 64),
+        )
+        .await,
+    );
+    rows.push(
+        measure(
             "one low-privilege token",
             "policy, --max-concurrent-rpcs 8; 4 connections × 8 headers-only streams".into(),
+            None,
             &["--auth-policy", &policy_path, "--max-concurrent-rpcs", "8"],
             Some("good-token"),
             |addr| headers_only(addr, 4, 8, Some("low-token")),
@@ -206,11 +228,31 @@ async fn reliability_table() {
         measure(
             "idle TCP sockets",
             "8,000 sockets that never speak, defaults".into(),
+            None,
             &[],
             None,
             |addr| async move {
                 let mut sockets = Vec::new();
                 for _ in 0..8_000 {
+                    if let Ok(socket) = TcpStream::connect(addr).await {
+                        sockets.push(socket);
+                    }
+                }
+                sockets
+            },
+        )
+        .await,
+    );
+    rows.push(
+        measure(
+            "descriptor limit",
+            "ulimit -n 256, 400 sockets that never speak, defaults".into(),
+            Some(256),
+            &[],
+            None,
+            |addr| async move {
+                let mut sockets = Vec::new();
+                for _ in 0..400 {
                     if let Ok(socket) = TcpStream::connect(addr).await {
                         sockets.push(socket);
                     }
