@@ -50,6 +50,12 @@ pub struct LimitArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// How long a client has to take a unary answer once it is ready; past
+    /// it (plus 1s) the call ends and its connection is closed: the client is
+    /// not reading. Streamed answers are bounded by the call's deadline.
+    #[arg(long, env = "ECR_FACADE_SEND_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
+
     /// A new connection must complete its TLS handshake (if any), the HTTP/2
     /// preface and its first request within this time, or it is closed.
     #[arg(long, env = "ECR_FACADE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -70,6 +76,8 @@ pub struct CallLimits {
     /// RPCs one authenticated caller may have in flight; `None`: a quarter
     /// of the global limit.
     pub per_caller: Option<usize>,
+    /// Time a client has to take a unary answer once it is ready.
+    pub send_timeout: Duration,
 }
 
 impl Default for CallLimits {
@@ -80,6 +88,7 @@ impl Default for CallLimits {
             transfer_methods: TRANSFER_METHODS,
             per_connection: 128,
             per_caller: None,
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -93,6 +102,7 @@ impl CallLimits {
             transfer_methods: TRANSFER_METHODS,
             per_connection: args.max_concurrent_rpcs_per_connection as usize,
             per_caller: args.max_concurrent_rpcs_per_caller.map(|n| n as usize),
+            send_timeout: args.send_timeout,
         }
     }
 
@@ -222,6 +232,7 @@ mod tests {
         assert_eq!(calls.per_connection, 128);
         assert_eq!(calls.caller_share(1024), 256);
         assert_eq!(calls.max_transfer_timeout, Duration::from_secs(3600));
+        assert_eq!(calls.send_timeout, Duration::from_secs(10));
         let connections = ConnectionLimits::from_args(&args.limits, args.http2_keepalive_interval);
         assert_eq!(connections.max_connections, 1000);
         assert_eq!(connections.handshake_timeout, Duration::from_secs(10));

@@ -167,7 +167,7 @@ impl Slot {
         let conn = lock(&self.0.ending).as_mut().and_then(|ending| {
             tracing::warn!(
                 parent: &ending.span,
-                "deadline passed before the client took the answer; closing its connection"
+                "the client did not take the answer in time; closing its connection"
             );
             ending.conn.take()
         });
@@ -232,8 +232,10 @@ impl Default for Watchdog {
 }
 
 impl Watchdog {
-    /// Ends `slot` at its deadline unless it ends before.
-    pub(crate) fn watch(&self, slot: &Slot) {
+    /// Ends `slot` at its deadline unless it ends before,
+    /// or, when `send_by` is given, unless its answer is taken by then —
+    /// each plus [`SEND_GRACE`].
+    pub(crate) fn watch(&self, slot: &Slot, send_by: Option<Instant>) {
         let Some(deadline) = slot.0.deadline else {
             return;
         };
@@ -241,8 +243,9 @@ impl Watchdog {
         shared.started.call_once(|| {
             tokio::spawn(sweep(Arc::downgrade(shared), Arc::clone(&shared.wake)));
         });
+        let until = send_by.map_or(deadline, |send_by| send_by.min(deadline));
         let key = (
-            deadline + SEND_GRACE,
+            until + SEND_GRACE,
             shared.next_id.fetch_add(1, Ordering::Relaxed),
         );
         *lock(&slot.0.watched) = Some((Arc::downgrade(shared), key));
@@ -328,8 +331,8 @@ mod tests {
         let watchdog = Watchdog::default();
         let late = slot(&metrics, &limiter, Duration::from_secs(5));
         let early = slot(&metrics, &limiter, Duration::from_secs(1));
-        watchdog.watch(&late);
-        watchdog.watch(&early);
+        watchdog.watch(&late, None);
+        watchdog.watch(&early, None);
         assert_eq!(limiter.available_permits(), 0);
         tokio::time::sleep(Duration::from_millis(1500) + SEND_GRACE).await;
         assert!(early.expired() && !late.expired());
@@ -342,12 +345,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_answer_not_taken_by_its_send_bound_is_ended_before_the_deadline() {
+        let metrics = Metrics::new();
+        let limiter = Arc::new(Semaphore::new(1));
+        let watchdog = Watchdog::default();
+        let call = slot(&metrics, &limiter, Duration::from_secs(60));
+        watchdog.watch(&call, Some(Instant::now() + Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_millis(900) + SEND_GRACE).await;
+        assert!(!call.expired());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(call.expired());
+        assert_eq!(limiter.available_permits(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_call_that_ends_first_is_forgotten_and_ends_once() {
         let metrics = Metrics::new();
         let limiter = Arc::new(Semaphore::new(1));
         let watchdog = Watchdog::default();
         let call = slot(&metrics, &limiter, Duration::from_secs(1));
-        watchdog.watch(&call);
+        watchdog.watch(&call, None);
         call.finish(tonic::Code::Ok);
         assert_eq!(watchdog.len(), 0);
         assert_eq!(limiter.available_permits(), 1);

@@ -234,6 +234,8 @@ where
         request.extensions_mut().insert(slot.clone());
         let guard = EndGuard(slot);
         let watchdog = self.layer.watchdog.clone();
+        let send_timeout = self.layer.limits.send_timeout;
+        let streamed = gate::is_server_streaming(&method);
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let response = match deadline {
@@ -258,7 +260,9 @@ where
                 return Ok(response);
             }
             if deadline.is_some() {
-                watchdog.watch(&guard.0);
+                // A unary answer is ready: taking it is up to the client.
+                let send_by = (!streamed).then(|| Instant::now() + send_timeout);
+                watchdog.watch(&guard.0, send_by);
             }
             Ok(response.map(|body| {
                 Body::new(EndOnTrailers {

@@ -23,32 +23,39 @@ use tonic::codegen::StdError;
 use crate::call_slot::Slot;
 use crate::metrics::Metrics;
 
-/// The paths of the client-streaming methods of the served protos (their
-/// slot is taken with the headers).
-static CLIENT_STREAMING: LazyLock<Vec<String>> = LazyLock::new(|| {
+/// The paths of the served protos' methods that stream requests
+/// (client-streaming: their slot is taken with the headers) and answers
+/// (server-streaming: their answer is bounded by the deadline alone).
+static STREAMING: LazyLock<(Vec<String>, Vec<String>)> = LazyLock::new(|| {
     use prost::Message;
     let Ok(set) = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    set.file
-        .iter()
-        .flat_map(|file| {
-            file.service.iter().flat_map(move |service| {
-                service
-                    .method
-                    .iter()
-                    .filter(|method| method.client_streaming())
-                    .map(move |method| {
-                        format!("/{}.{}/{}", file.package(), service.name(), method.name())
-                    })
-            })
-        })
-        .collect()
+    let (mut client, mut server) = (Vec::new(), Vec::new());
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                if method.client_streaming() {
+                    client.push(path.clone());
+                }
+                if method.server_streaming() {
+                    server.push(path);
+                }
+            }
+        }
+    }
+    (client, server)
 });
 
 /// Whether `path` names a client-streaming method.
 pub(super) fn is_client_streaming(path: &str) -> bool {
-    CLIENT_STREAMING.iter().any(|method| method == path)
+    STREAMING.0.iter().any(|method| method == path)
+}
+
+/// Whether `path` names a server-streaming method.
+pub(super) fn is_server_streaming(path: &str) -> bool {
+    STREAMING.1.iter().any(|method| method == path)
 }
 
 /// Takes the global slot when the request ends.

@@ -244,8 +244,8 @@ async fn headers_only_streams_take_a_connections_share_and_end_at_the_deadline()
 }
 
 /// Complete requests on connections that never open their receive window:
-/// the answers cannot be sent, so at the deadline the slots come back and
-/// the connections are closed.
+/// the answers cannot be sent, so past --send-timeout (long before the 60 s
+/// deadline) the slots come back and the connections are closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
     let facade = Facade::start(&[
@@ -253,8 +253,8 @@ async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
         "64",
         "--max-concurrent-rpcs-per-connection",
         "8",
-        "--rpc-timeout",
-        "2s",
+        "--send-timeout",
+        "1s",
     ]);
     let mut conns = Vec::new();
     let mut calls = Vec::new();
