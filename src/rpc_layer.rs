@@ -63,8 +63,6 @@ static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 /// Back-off suggested to a shed caller.
 pub const SHED_RETRY_DELAY: Duration = Duration::from_millis(250);
 
-/// The method that answers as a server stream (counted as a stream).
-const STREAMING_METHOD: &str = "/ecr.v1.EcrService/BatchCheckLayerAvailability";
 
 /// Builds the [`Rpc`] service around the server's router.
 #[derive(Debug, Clone)]
@@ -186,7 +184,9 @@ where
         if crate::telemetry::exporting() {
             let _ = span.set_parent(crate::telemetry::parent_from_headers(request.headers()));
         }
-        let stream = method == STREAMING_METHOD;
+        // Server streams are counted as streams, and their answers are
+        // bounded by the deadline rather than --send-timeout.
+        let stream = gate::is_server_streaming(&method);
         let exempt = crate::security::is_open_method(&method);
         let conn = request.extensions().get::<ConnInfo>();
         if let Some(conn) = conn {
@@ -235,7 +235,6 @@ where
         let guard = EndGuard(slot);
         let watchdog = self.layer.watchdog.clone();
         let send_timeout = self.layer.limits.send_timeout;
-        let streamed = gate::is_server_streaming(&method);
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let response = match deadline {
@@ -261,7 +260,7 @@ where
             }
             if deadline.is_some() {
                 // A unary answer is ready: taking it is up to the client.
-                let send_by = (!streamed).then(|| Instant::now() + send_timeout);
+                let send_by = (!stream).then(|| Instant::now() + send_timeout);
                 watchdog.watch(&guard.0, send_by);
             }
             Ok(response.map(|body| {
