@@ -88,11 +88,6 @@ impl ConnInfo {
     pub fn try_call(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.state.calls).try_acquire_owned().ok()
     }
-
-    /// The connection's call slots (its per-connection cap).
-    pub fn call_slots(&self) -> &Arc<Semaphore> {
-        &self.state.calls
-    }
 }
 
 /// An accepted connection: the socket, its handshake timer and its place
@@ -256,11 +251,6 @@ impl Acceptor {
             calls_per_connection: calls_per_connection.max(1),
             backoff: FIRST_BACKOFF,
         }
-    }
-
-    /// Connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.limits.max_connections.max(1) - self.open.available_permits()
     }
 
     /// The next connection under the limits (errors are handled here:
