@@ -63,7 +63,6 @@ static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 /// Back-off suggested to a shed caller.
 pub const SHED_RETRY_DELAY: Duration = Duration::from_millis(250);
 
-
 /// Builds the [`Rpc`] service around the server's router.
 #[derive(Debug, Clone)]
 pub struct RpcLayer {
