@@ -159,11 +159,6 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrent_pushes: u32,
 
-    /// Budget of one PushLayer or PullLayer when the caller sets no shorter
-    /// deadline (grpc-timeout); --rpc-timeout does not apply to transfers.
-    #[arg(long, env = "ECR_FACADE_TRANSFER_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub transfer_timeout: Duration,
-
     /// A transfer whose caller (push) or download URL (pull) sends nothing
     /// for this long is abandoned.
     #[arg(long, env = "ECR_FACADE_TRANSFER_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -201,6 +196,11 @@ pub struct ServeArgs {
     /// TLS, mTLS and per-caller authorization.
     #[command(flatten)]
     pub security: crate::security::SecurityArgs,
+
+    /// Bounds on calls and connections (per-connection and per-caller
+    /// shares, connection cap, handshake timeout, transfer deadlines).
+    #[command(flatten)]
+    pub limits: crate::call_bounds::LimitArgs,
 
     /// On SIGTERM/SIGINT, how long in-flight calls and streams may run
     /// before the server exits anyway.

@@ -1,5 +1,10 @@
 //! Call deadlines: the caller's `grpc-timeout`, capped by the server's
 //! default per-RPC timeout, bounds every upstream call the RPC makes.
+//!
+//! The RPC layer fixes a call's deadline when its headers arrive and hands it
+//! to the handler as a [`CallDeadline`] request extension, so the handler's
+//! upstream timeout and the layer's own bound on the whole call are the same
+//! instant (and the handler's detailed answer wins the tie).
 
 use std::time::Duration;
 
@@ -9,7 +14,16 @@ use tonic::metadata::MetadataMap;
 /// The `grpc-timeout` a caller sent, if well formed (gRPC over HTTP/2 spec:
 /// at most 8 digits and a unit, `H M S m u n`).
 pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    parse(metadata.get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// The `grpc-timeout` of raw request headers (the RPC layer sees the call
+/// before tonic makes its metadata).
+pub fn grpc_timeout_header(headers: &http::HeaderMap) -> Option<Duration> {
+    parse(headers.get("grpc-timeout")?.to_str().ok()?)
+}
+
+fn parse(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
         return None;
     }
@@ -34,13 +48,32 @@ pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
 /// and answer CANCELLED without details.
 pub const ANSWER_MARGIN: Duration = Duration::from_millis(5);
 
+/// The instant a call must be answered by, fixed by the RPC layer when the
+/// call's headers arrived (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallDeadline(pub Instant);
+
+/// A budget less the [`ANSWER_MARGIN`] (at most a tenth of it).
+pub fn with_margin(budget: Duration) -> Duration {
+    budget.saturating_sub(ANSWER_MARGIN.min(budget / 10))
+}
+
+/// The deadline of `request`: [`deadline`] from its metadata, or the RPC
+/// layer's [`CallDeadline`] when that is earlier (it counts from the call's
+/// headers, so it is, unless the handler was given a shorter default).
+pub fn of_request<T>(request: &tonic::Request<T>, default_timeout: Duration) -> Instant {
+    let own = deadline(request.metadata(), default_timeout);
+    match request.extensions().get::<CallDeadline>() {
+        Some(CallDeadline(at)) => own.min(*at),
+        None => own,
+    }
+}
+
 /// When the RPC must be answered: now + the smaller of the caller's timeout
 /// (less [`ANSWER_MARGIN`], at most a tenth of it) and the server's default.
 pub fn deadline(metadata: &MetadataMap, default_timeout: Duration) -> Instant {
-    let budget = grpc_timeout(metadata).map_or(default_timeout, |t| {
-        t.saturating_sub(ANSWER_MARGIN.min(t / 10))
-            .min(default_timeout)
-    });
+    let budget =
+        grpc_timeout(metadata).map_or(default_timeout, |t| with_margin(t).min(default_timeout));
     Instant::now() + budget
 }
 

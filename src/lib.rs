@@ -10,6 +10,13 @@
 //! - [`convert`]: protobuf ⇄ aws-sdk-ecr conversions;
 //! - [`error`]: the one error type and its one mapping to `tonic::Status`;
 //! - [`deadline`]: the caller's deadline, bounding every upstream call;
+//! - [`call_bounds`]: the flags bounding calls and connections, and each
+//!   call's deadline;
+//! - [`call_slot`]: one call's permits, ended once, and the watchdog ending
+//!   calls at their deadlines;
+//! - [`caller_share`]: each authenticated caller's share of the slots;
+//! - [`listener`]: the accept loop (connection cap, handshake timeout,
+//!   keepalive, accept back-off) of every listener;
 //! - [`token_cache`]: the authorization-token cache;
 //! - [`layers`]: the streaming fan-out for BatchCheckLayerAvailability;
 //! - [`metrics`]: Prometheus metrics and their listener;
@@ -23,6 +30,9 @@
 //! - [`server`]: health, reflection, limits and graceful shutdown.
 
 pub mod budget;
+pub mod call_bounds;
+pub mod call_slot;
+pub mod caller_share;
 pub mod codec;
 pub mod config;
 pub mod convert;
@@ -30,6 +40,7 @@ pub mod deadline;
 pub mod emulator;
 pub mod error;
 pub mod layers;
+pub mod listener;
 pub mod metrics;
 pub mod pb;
 pub mod rpc_layer;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use aws_credential_types::Credentials;
 use clap::Parser;
+use ecr_facade::call_bounds::{CallLimits, ConnectionLimits};
 use ecr_facade::config::{Cli, Command, EmulatorCommandArgs, ServeArgs, UpstreamSettings};
 use ecr_facade::emulator;
 use ecr_facade::metrics::{self, Metrics};
@@ -86,7 +87,7 @@ fn facade_settings(args: &ServeArgs) -> FacadeSettings {
         transfer: TransferSettings {
             max_concurrent_pushes: args.max_concurrent_pushes as usize,
             idle_timeout: args.transfer_idle_timeout,
-            timeout: args.transfer_timeout,
+            timeout: args.limits.max_transfer_timeout,
             connect_timeout: args.connect_timeout,
         },
     }
@@ -104,6 +105,8 @@ fn server_settings(args: &ServeArgs) -> ServerSettings {
             max_request_bytes_in_flight: args.max_request_bytes_in_flight,
             max_layer_digests: args.max_layer_digests as usize,
         },
+        calls: CallLimits::from_args(&args.limits, args.rpc_timeout),
+        connections: ConnectionLimits::from_args(&args.limits, args.http2_keepalive_interval),
     }
 }
 
@@ -168,22 +171,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region = %client_region,
         "ecr-facade serving ecr.v1.EcrService"
     );
+    // When the signal came: the drain deadline bounds everything after it,
+    // the embedded emulator and the metrics listener included.
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let signalled = Arc::clone(&signalled);
+        async move {
+            server::shutdown_signal().await;
+            let _ = signalled.set(tokio::time::Instant::now());
+        }
+    };
     server::serve(
         listener,
         facade,
         server_settings(&args),
         metrics,
         security,
-        server::shutdown_signal(),
+        shutdown,
     )
     .await?;
+    let drain_deadline = signalled
+        .get()
+        .copied()
+        .unwrap_or_else(tokio::time::Instant::now)
+        + args.drain_timeout;
     // Metrics stay up through the drain and stop with the server.
     if let Some((stop, task)) = stop_metrics {
         let _ = stop.send(());
-        task.await??;
+        if let Ok(stopped) = tokio::time::timeout_at(drain_deadline, task).await {
+            stopped??;
+        }
     }
-    if let Some(emulator) = emulator {
-        emulator.shutdown().await;
+    if let Some(emulator) = emulator
+        && tokio::time::timeout_at(drain_deadline, emulator.shutdown())
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "drain timeout reached; dropping the embedded emulator's calls still running"
+        );
     }
     tracing::info!("stopped");
     telemetry.shutdown();

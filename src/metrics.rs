@@ -270,7 +270,8 @@ pub async fn serve(
             }
         }),
     );
-    axum::serve(listener, app)
+    // Prometheus scrapes with one or two connections.
+    axum::serve(crate::listener::http1(listener, 64), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -6,30 +6,47 @@
 //!   the method, request id, trace context (W3C `traceparent` or B3), final
 //!   code and latency, and one log line when the call ends;
 //! - the global concurrency limit: past `max_concurrent` RPCs a call is shed
-//!   at once with RESOURCE_EXHAUSTED and a `RetryInfo` (never queued);
+//!   at once with RESOURCE_EXHAUSTED and a `RetryInfo` (never queued) when
+//!   its request has arrived (`gate`: headers alone take no global slot),
+//!   and a call past its connection's cap (`CallLimits::per_connection`)
+//!   when its headers arrive;
 //!   health and reflection are exempt so probes keep answering;
+//! - the call's deadline, fixed when its headers arrive
+//!   ([`CallLimits::budget`]) and handed to the handler as a
+//!   [`CallDeadline`]: receiving the request and running the handler are cut
+//!   off at it (DEADLINE_EXCEEDED), and sending the answer is too — by the
+//!   [`Watchdog`], which gives the slot back even when the client never
+//!   reads (see `call_slot`);
 //! - the RPC metrics (count by code, latency, in flight).
 //!
 //! The end of a call is when its response body ends (trailers), so a
 //! stream's latency covers its last message; a call whose body is dropped
-//! first (client gone) ends as `Cancelled`.
+//! first, or whose request body broke (client gone), ends as `Cancelled`.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tonic::body::Body;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::call_bounds::CallLimits;
+use crate::call_slot::{EndGuard, Ending, Slot, Watchdog};
+use crate::deadline::{self, CallDeadline};
 use crate::error::FACADE_DOMAIN;
+use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
+
+mod gate;
+use gate::{Gate, GatedRequest};
 
 /// Header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -46,25 +63,32 @@ static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 /// Back-off suggested to a shed caller.
 pub const SHED_RETRY_DELAY: Duration = Duration::from_millis(250);
 
-/// The method that answers as a server stream (counted as a stream).
-const STREAMING_METHOD: &str = "/ecr.v1.EcrService/BatchCheckLayerAvailability";
-
 /// Builds the [`Rpc`] service around the server's router.
 #[derive(Debug, Clone)]
 pub struct RpcLayer {
     metrics: Arc<Metrics>,
     limiter: Arc<Semaphore>,
     max_concurrent: usize,
+    limits: CallLimits,
+    watchdog: Watchdog,
 }
 
 impl RpcLayer {
-    /// At most `max_concurrent` RPCs (health and reflection aside) at once.
+    /// At most `max_concurrent` RPCs (health and reflection aside) at once,
+    /// each bounded by the default [`CallLimits`].
     pub fn new(metrics: Arc<Metrics>, max_concurrent: usize) -> Self {
         Self {
             metrics,
             limiter: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
+            limits: CallLimits::default(),
+            watchdog: Watchdog::default(),
         }
+    }
+
+    /// The same layer with `limits` on every call.
+    pub fn with_limits(self, limits: CallLimits) -> Self {
+        Self { limits, ..self }
     }
 }
 
@@ -86,11 +110,51 @@ pub struct Rpc<S> {
     layer: RpcLayer,
 }
 
+/// Why a call was refused before it started.
+enum Refusal {
+    Global,
+    Connection(usize),
+}
+
+impl<S> Rpc<S> {
+    /// The permits a call takes with its headers: its connection's, and the
+    /// global one for client-streaming methods only (the others take it
+    /// when their request has arrived, see `gate`); exempt methods none.
+    fn admit(
+        &self,
+        exempt: bool,
+        method: &str,
+        conn: Option<&ConnInfo>,
+    ) -> Result<(Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>), Refusal> {
+        if exempt {
+            return Ok((None, None));
+        }
+        let global = if gate::is_client_streaming(method) {
+            let permit = Arc::clone(&self.layer.limiter)
+                .try_acquire_owned()
+                .map_err(|_| Refusal::Global)?;
+            Some(permit)
+        } else {
+            None
+        };
+        let connection = match conn {
+            Some(conn) => Some(
+                conn.try_call()
+                    .ok_or(Refusal::Connection(self.layer.limits.per_connection))?,
+            ),
+            None => None,
+        };
+        Ok((global, connection))
+    }
+}
+
 impl<S, B, ResBody> Service<http::Request<B>> for Rpc<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
     ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResBody::Error: Into<tonic::codegen::StdError>,
 {
@@ -119,47 +183,115 @@ where
         if crate::telemetry::exporting() {
             let _ = span.set_parent(crate::telemetry::parent_from_headers(request.headers()));
         }
-        let stream = method == STREAMING_METHOD;
+        // Server streams are counted as streams, and their answers are
+        // bounded by the deadline rather than --send-timeout.
+        let stream = gate::is_server_streaming(&method);
         let exempt = crate::security::is_open_method(&method);
-        let permit = if exempt {
-            None
-        } else {
-            match Arc::clone(&self.layer.limiter).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => return Box::pin(shed(&self.layer, span, method, request_id)),
-            }
+        let conn = request.extensions().get::<ConnInfo>();
+        if let Some(conn) = conn {
+            conn.mark_active();
+        }
+        let (global, connection) = match self.admit(exempt, &method, conn) {
+            Ok(permits) => permits,
+            Err(refusal) => return Box::pin(shed(&self.layer, refusal, span, method, request_id)),
         };
+        // Health and reflection streams (Watch, grpcurl sessions) live as
+        // long as their callers want; they hold no slot.
+        let deadline = (!exempt).then(|| {
+            let budget = self.layer.limits.budget(&method, request.headers());
+            Instant::now() + deadline::with_margin(budget)
+        });
+        let gate = (!exempt && global.is_none()).then(|| Gate {
+            limiter: Arc::clone(&self.layer.limiter),
+            max_concurrent: self.layer.max_concurrent,
+            metrics: Arc::clone(&self.layer.metrics),
+        });
         self.layer.metrics.rpc_started(stream);
-        let mut end = RpcEnd {
+        let ending = Ending {
             span: span.clone(),
-            start: Instant::now(),
+            start: std::time::Instant::now(),
             method: metric_label(&method),
             stream,
             metrics: Arc::clone(&self.layer.metrics),
-            permit,
-            done: false,
+            _global: global,
+            _connection: connection,
+            caller: None,
+            conn: conn.cloned(),
         };
+        let slot = Slot::new(ending, deadline);
+        let mut request = request.map(|body| {
+            Body::new(GatedRequest {
+                inner: body,
+                slot: slot.clone(),
+                gate,
+            })
+        });
+
+        if let Some(at) = deadline {
+            request.extensions_mut().insert(CallDeadline(at));
+        }
+        request.extensions_mut().insert(slot.clone());
+        let guard = EndGuard(slot);
+        let watchdog = self.layer.watchdog.clone();
+        let send_timeout = self.layer.limits.send_timeout;
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
-            let mut response = response.await?.map(Body::new);
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                response
-                    .headers_mut()
-                    .insert(REQUEST_ID_HEADER.clone(), value);
-            }
+            let response = match deadline {
+                Some(at) => match tokio::time::timeout_at(at, response).await {
+                    Ok(response) => response?,
+                    // The request never arrived whole, or the handler
+                    // overran: it is dropped here.
+                    Err(_) => {
+                        guard.0.finish(tonic::Code::DeadlineExceeded);
+                        return Ok(with_request_id(
+                            deadline_status().into_http::<Body>(),
+                            &request_id,
+                        ));
+                    }
+                },
+                None => response.await?,
+            };
+            let response = with_request_id(response.map(Body::new), &request_id);
             // Errors are trailers-only responses: the code is in the headers.
             if let Some(code) = grpc_code(response.headers()) {
-                end.finish(code);
+                guard.0.finish(code);
                 return Ok(response);
+            }
+            if deadline.is_some() {
+                // A unary answer is ready: taking it is up to the client.
+                let send_by = (!stream).then(|| Instant::now() + send_timeout);
+                watchdog.watch(&guard.0, send_by);
             }
             Ok(response.map(|body| {
                 Body::new(EndOnTrailers {
                     inner: body,
-                    end: Some(end),
+                    guard: Some(guard),
+                    ended: false,
+                    overrun: None,
                 })
             }))
         })
     }
+}
+
+fn with_request_id(mut response: http::Response<Body>, request_id: &str) -> http::Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER.clone(), value);
+    }
+    response
+}
+
+/// The answer of a call whose deadline passed in the layer (before its
+/// handler answered, or while its answer was being sent).
+fn deadline_status() -> tonic::Status {
+    tonic::Status::with_error_details(
+        tonic::Code::DeadlineExceeded,
+        "the call did not finish within its deadline (receiving the request, handling it \
+         and sending the answer all count)",
+        ErrorDetails::with_error_info("DEADLINE_EXCEEDED", FACADE_DOMAIN, []),
+    )
 }
 
 /// The paths of the methods served, as metric labels (made once).
@@ -186,32 +318,39 @@ fn metric_label(path: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// Refuses a call at the concurrency limit, without queueing it.
+/// RESOURCE_EXHAUSTED with `RetryInfo`: the answer of a shed call.
+pub(crate) fn shed_status(message: String) -> tonic::Status {
+    tonic::Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_error_info("OVERLOADED", FACADE_DOMAIN, [])
+            .set_retry_info(Some(SHED_RETRY_DELAY))
+            .to_owned(),
+    )
+}
+
+/// Refuses a call at a concurrency limit, without queueing it.
 fn shed<E: Send + 'static>(
     layer: &RpcLayer,
+    refusal: Refusal,
     span: Span,
     method: String,
     request_id: String,
 ) -> impl Future<Output = Result<http::Response<Body>, E>> + Send + use<E> {
     layer.metrics.rpc_shed();
-    let status = tonic::Status::with_error_details(
-        tonic::Code::ResourceExhausted,
-        format!(
+    let message = match refusal {
+        Refusal::Global => format!(
             "the facade is serving its limit of {} concurrent calls; retry with backoff",
             layer.max_concurrent
         ),
-        ErrorDetails::with_error_info("OVERLOADED", FACADE_DOMAIN, [])
-            .set_retry_info(Some(SHED_RETRY_DELAY))
-            .to_owned(),
-    );
+        Refusal::Connection(limit) => format!(
+            "this connection has {limit} calls in flight, its limit; retry with backoff \
+             or spread calls over more connections"
+        ),
+    };
     span.record("code", field::debug(tonic::Code::ResourceExhausted));
-    tracing::warn!(parent: &span, method, "rpc shed at the concurrency limit");
-    let mut response = status.into_http::<Body>();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(REQUEST_ID_HEADER.clone(), value);
-    }
+    tracing::warn!(parent: &span, method, reason = %message, "rpc shed at a concurrency limit");
+    let response = with_request_id(shed_status(message).into_http::<Body>(), &request_id);
     std::future::ready(Ok(response))
 }
 
@@ -276,53 +415,36 @@ impl TraceContext {
     }
 }
 
-/// Ends one RPC exactly once: log line, metrics, concurrency permit.
-struct RpcEnd {
-    span: Span,
-    start: Instant,
-    method: &'static str,
-    stream: bool,
-    metrics: Arc<Metrics>,
-    permit: Option<OwnedSemaphorePermit>,
-    done: bool,
-}
+/// How long past its deadline a stream whose handler keeps it open (while
+/// the client reads) may run before the layer ends it: long enough for a
+/// handler that watches the deadline itself to answer with its own details.
+const OVERRUN: Duration = Duration::from_millis(100);
 
-impl RpcEnd {
-    fn finish(&mut self, code: tonic::Code) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        let elapsed = self.start.elapsed();
-        self.permit.take();
-        self.metrics
-            .rpc_finished(self.method, code, elapsed, self.stream);
-        self.span.record("code", field::debug(code));
-        self.span
-            .record("latency_ms", elapsed.as_secs_f64() * 1000.0);
-        match code {
-            // Probes call every few seconds per pod: their successes are
-            // debug-level noise.
-            tonic::Code::Ok if self.method.starts_with("/grpc.health.") => {
-                tracing::debug!(parent: &self.span, "rpc finished")
-            }
-            tonic::Code::Ok => tracing::info!(parent: &self.span, "rpc finished"),
-            _ => tracing::warn!(parent: &self.span, "rpc failed"),
-        }
-    }
-}
-
-impl Drop for RpcEnd {
-    fn drop(&mut self) {
-        // The response body was dropped before its trailers: the client went
-        // away (or the connection broke) mid-call.
-        self.finish(tonic::Code::Cancelled);
-    }
-}
-
-/// A response body that ends its RPC when the trailers go out.
+/// A response body that ends its RPC when the trailers go out. It ends the
+/// call with DEADLINE_EXCEEDED trailers itself when the watchdog did (the
+/// client was not reading), or when the handler keeps the stream open
+/// [`OVERRUN`] past the deadline.
 struct EndOnTrailers {
     inner: Body,
-    end: Option<RpcEnd>,
+    guard: Option<EndGuard>,
+    ended: bool,
+    /// Started when the inner body first waits (a unary answer never does,
+    /// so it costs no timer).
+    overrun: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl EndOnTrailers {
+    fn end_with_deadline(
+        &mut self,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        self.ended = true;
+        if let Some(guard) = self.guard.take() {
+            guard.0.finish(tonic::Code::DeadlineExceeded);
+        }
+        let mut trailers = deadline_status().into_http::<Body>().into_parts().0.headers;
+        trailers.remove(http::header::CONTENT_TYPE);
+        Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+    }
 }
 
 impl http_body::Body for EndOnTrailers {
@@ -333,6 +455,12 @@ impl http_body::Body for EndOnTrailers {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.guard.as_ref().is_some_and(|guard| guard.0.expired()) {
+            return self.end_with_deadline();
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         let code = match &polled {
             Poll::Ready(Some(Ok(frame))) => frame
@@ -340,18 +468,29 @@ impl http_body::Body for EndOnTrailers {
                 .map(|t| grpc_code(t).unwrap_or(tonic::Code::Unknown)),
             Poll::Ready(Some(Err(status))) => Some(status.code()),
             Poll::Ready(None) => Some(tonic::Code::Unknown),
-            Poll::Pending => None,
+            Poll::Pending => {
+                let deadline = self.guard.as_ref().and_then(|guard| guard.0.deadline());
+                if let Some(deadline) = deadline {
+                    let timer = self.overrun.get_or_insert_with(|| {
+                        Box::pin(tokio::time::sleep_until(deadline + OVERRUN))
+                    });
+                    if timer.as_mut().poll(cx).is_ready() {
+                        return self.end_with_deadline();
+                    }
+                }
+                None
+            }
         };
         if let Some(code) = code
-            && let Some(mut end) = self.end.take()
+            && let Some(guard) = self.guard.take()
         {
-            end.finish(code);
+            guard.0.finish(code);
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -377,6 +516,41 @@ mod tests {
             map.insert(*name, value.parse().unwrap());
         }
         map
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_held_open_past_its_deadline_is_ended_by_the_layer() {
+        let metrics = Metrics::new();
+        metrics.rpc_started(true);
+        let ending = Ending {
+            span: Span::none(),
+            start: std::time::Instant::now(),
+            method: "unknown",
+            stream: true,
+            metrics: Arc::clone(&metrics),
+            _global: None,
+            _connection: None,
+            caller: None,
+            conn: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let slot = Slot::new(ending, Some(deadline));
+        let never =
+            futures::stream::pending::<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>();
+        let mut body = EndOnTrailers {
+            inner: Body::new(http_body_util::StreamBody::new(never)),
+            guard: Some(EndGuard(slot)),
+            ended: false,
+            overrun: None,
+        };
+        let frame = http_body_util::BodyExt::frame(&mut body)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(Instant::now() >= deadline + OVERRUN);
+        assert_eq!(frame.into_trailers().unwrap()["grpc-status"], "4");
+        assert!(http_body_util::BodyExt::frame(&mut body).await.is_none());
+        assert_eq!(metrics.rpcs_in_flight(), 0);
     }
 
     #[test]

@@ -9,11 +9,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::budget::{BudgetLayer, BudgetSettings};
+use crate::call_bounds::{CallLimits, ConnectionLimits};
+use crate::caller_share::CallerShareLayer;
+use crate::listener::{Acceptor, FirstRequest};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrServiceServer;
@@ -60,6 +62,10 @@ pub struct ServerSettings {
     pub max_connection_age: Option<Duration>,
     /// Per-method request size limits and the budget of request bytes.
     pub budget: BudgetSettings,
+    /// Deadlines and per-connection / per-caller shares of each call.
+    pub calls: CallLimits,
+    /// Connection cap, handshake timeout and TCP keepalive of the listener.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerSettings {
@@ -72,6 +78,8 @@ impl Default for ServerSettings {
             http2_keepalive_timeout: Duration::from_secs(10),
             max_connection_age: None,
             budget: BudgetSettings::default(),
+            calls: CallLimits::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -105,7 +113,13 @@ pub async fn serve(
         .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
 
     let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = Acceptor::new(
+        listener,
+        settings.connections,
+        FirstRequest::Marked,
+        settings.calls.per_connection,
+    )
+    .into_stream();
     let mut builder = Server::builder();
     if let Some(tls) = security.tls {
         builder = builder.tls_config(tls)?;
@@ -117,8 +131,10 @@ pub async fn serve(
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
-        .tcp_keepalive(Some(settings.http2_keepalive_interval))
-        .layer(RpcLayer::new(metrics, settings.max_concurrent_rpcs))
+        .layer(
+            RpcLayer::new(Arc::clone(&metrics), settings.max_concurrent_rpcs)
+                .with_limits(settings.calls),
+        )
         // A handler that panics answers INTERNAL (logged) instead of
         // resetting the caller's stream.
         .layer(CatchPanicLayer::custom(
@@ -127,6 +143,10 @@ pub async fn serve(
         // Inside the RPC envelope, so refused calls get request ids, logs and
         // metrics too.
         .layer(security.authorizer.layer())
+        .layer(CallerShareLayer::new(
+            settings.calls.caller_share(settings.max_concurrent_rpcs),
+            metrics,
+        ))
         // Inside authentication: strangers spend none of the budget.
         .layer(BudgetLayer::new(settings.budget))
         .add_service(health_service)

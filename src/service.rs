@@ -156,7 +156,7 @@ impl EcrFacade {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let action = Req::ACTION;
-        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
         let started = std::time::Instant::now();
@@ -185,7 +185,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::BatchCheckLayerAvailabilityRequest>,
     ) -> Result<Response<Self::BatchCheckLayerAvailabilityStream>, Status> {
-        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
         let pb::BatchCheckLayerAvailabilityRequest {
@@ -293,7 +293,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::GetAuthorizationTokenRequest>,
     ) -> Result<Response<pb::GetAuthorizationTokenResponse>, Status> {
-        let deadline = deadline::deadline(request.metadata(), self.settings.rpc_timeout);
+        let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
         // A fetch under way goes on for other callers if this one gives up.
@@ -348,7 +348,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<pb::PullLayerRequest>,
     ) -> Result<Response<Self::PullLayerStream>, Status> {
-        let deadline = self.transfer.deadline(request.metadata());
+        let deadline = self.transfer.deadline(&request);
         self.admit(&request)?;
         let stream = self.transfer.pull(request.into_inner(), deadline).await?;
         Ok(Response::new(stream))
@@ -360,7 +360,7 @@ impl EcrService for EcrFacade {
         &self,
         request: Request<Streaming<pb::PushLayerRequest>>,
     ) -> Result<Response<Self::PushLayerStream>, Status> {
-        let deadline = self.transfer.deadline(request.metadata());
+        let deadline = self.transfer.deadline(&request);
         let (_, extensions, mut incoming) = request.into_parts();
         let header =
             transfer::read_header(&mut incoming, self.settings.transfer.idle_timeout).await?;

@@ -52,7 +52,8 @@ pub struct TransferSettings {
     /// bytes of a download (pull) before the transfer is abandoned.
     pub idle_timeout: Duration,
     /// Budget of one transfer when the caller sets no shorter `grpc-timeout`
-    /// (a layer of gigabytes takes longer than a unary call's budget).
+    /// (a layer of gigabytes takes longer than a unary call's budget):
+    /// `--max-transfer-timeout`, which the RPC layer enforces too.
     pub timeout: Duration,
     /// Timeout to connect to a download URL's host.
     pub connect_timeout: Duration,
@@ -104,9 +105,10 @@ impl Transfer {
     }
 
     /// The deadline of a transfer: the caller's, capped by the transfer
-    /// budget (not by the unary `--rpc-timeout`).
-    pub fn deadline(&self, metadata: &tonic::metadata::MetadataMap) -> tokio::time::Instant {
-        crate::deadline::deadline(metadata, self.inner.settings.timeout)
+    /// budget (not by the unary `--rpc-timeout`), and never past the one the
+    /// RPC layer set when the call's headers arrived.
+    pub fn deadline<T>(&self, request: &tonic::Request<T>) -> tokio::time::Instant {
+        crate::deadline::of_request(request, self.inner.settings.timeout)
     }
 
     /// Push slots free now (tests and metrics).

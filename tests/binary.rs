@@ -3,6 +3,13 @@
 
 mod common;
 
+// The adversarial suite lives in this binary (it starts the same binary;
+// one more test executable would cost another link).
+#[path = "binary/attacks.rs"]
+mod attacks;
+#[path = "binary/reliability.rs"]
+mod reliability;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

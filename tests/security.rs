@@ -422,3 +422,44 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
     assert_eq!(emulator.calls("GetAuthorizationToken"), 0);
     assert_eq!(emulator.calls("InitiateLayerUpload"), 0);
 }
+
+#[tokio::test]
+async fn a_tls_connection_that_never_makes_a_request_is_closed() {
+    use ecr_facade::emulator::{Emulator, EmulatorConfig};
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+    let files = Files::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emulator = Emulator::start(listener, EmulatorConfig::default())
+        .await
+        .unwrap();
+    let mut builder = common::FacadeBuilder::new(&emulator.url());
+    builder.security = ecr_facade::security::Security::from_args(&files.tls()).unwrap();
+    builder.server.connections.handshake_timeout = Duration::from_millis(300);
+    let facade = builder.start().await;
+    // Nothing sent: the TLS handshake never starts.
+    let mut idle = tokio::net::TcpStream::connect(facade.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), idle.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the idle socket stayed open: {read:?}"
+    );
+    // A client that completes TLS and calls is served.
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(files.pki.ca_pem()))
+        .domain_name("localhost");
+    let channel = Endpoint::from_shared(format!("https://{}", facade.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    EcrServiceClient::new(channel)
+        .describe_repositories(pb::DescribeRepositoriesRequest::default())
+        .await
+        .unwrap();
+}

@@ -32,6 +32,10 @@ use super::shared::Shared;
 /// The content type of every API request and answer.
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
+/// Connections the emulator keeps open at once: far more than the facade's
+/// SDK client opens at `--max-concurrent-rpcs` (one per concurrent call).
+const MAX_CONNECTIONS: usize = 16_384;
+
 /// Serves `shared` on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -39,7 +43,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    axum::serve(crate::listener::http1(listener, MAX_CONNECTIONS), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

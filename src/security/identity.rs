@@ -41,8 +41,13 @@ impl Identity {
     /// The identity of the verified client certificate of this connection
     /// (tonic puts the TLS connection info into every request's extensions).
     pub fn from_peer_certificate(extensions: &http::Extensions) -> Option<Identity> {
-        let info = extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?;
-        let certs = info.peer_certs()?;
+        // The facade's own listener, else tonic's (tests serve with both).
+        let certs = match extensions.get::<TlsConnectInfo<crate::listener::ConnInfo>>() {
+            Some(info) => info.peer_certs()?,
+            None => extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()?
+                .peer_certs()?,
+        };
         // The end-entity certificate comes first; the rest is its chain.
         Identity::from_certificate(certs.first()?)
     }

@@ -1,0 +1,269 @@
+//! What bounds one call and one connection: the flags, and the deadline a
+//! call gets when its first byte (its headers) arrives.
+//!
+//! A call's deadline covers receiving the request, the handler and sending
+//! the response (enforced by [`crate::rpc_layer`]); without it a caller that
+//! sends headers and never a body, or never reads its answer, would hold a
+//! concurrency slot forever. The deadline is the caller's `grpc-timeout`
+//! capped by `--rpc-timeout` — except for the *transfer* methods of
+//! [`TRANSFER_METHODS`] (long uploads and downloads of layers), whose
+//! deadline is the caller's `grpc-timeout` capped by `--max-transfer-timeout`,
+//! and that cap without one (a stalled transfer ends sooner, at
+//! `--transfer-idle-timeout`); without a `grpc-timeout` every other call gets
+//! `--rpc-timeout`.
+
+use std::time::Duration;
+
+use clap::Args;
+use http::HeaderMap;
+
+/// Methods whose callers may ask for deadlines past `--rpc-timeout` (up to
+/// `--max-transfer-timeout`) with `grpc-timeout`: calls that move layer bytes
+/// and so last as long as the bytes take. Add a method here when it streams
+/// a layer; nothing else in the layers names methods.
+pub const TRANSFER_METHODS: &[&str] = &[
+    "/ecr.v1.EcrService/PullLayer",
+    "/ecr.v1.EcrService/PushLayer",
+];
+
+/// Flags bounding calls and connections (flattened into `serve`).
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Deadline of a layer transfer (PushLayer, PullLayer): the caller's
+    /// grpc-timeout capped by this, or this without one. Other calls are
+    /// bounded by --rpc-timeout.
+    #[arg(long, env = "ECR_FACADE_MAX_TRANSFER_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub max_transfer_timeout: Duration,
+
+    /// Most RPCs one client connection may have in flight (health and
+    /// reflection aside); more are shed with RESOURCE_EXHAUSTED, so one
+    /// connection cannot take every slot of --max-concurrent-rpcs.
+    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_RPCS_PER_CONNECTION", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_rpcs_per_connection: u32,
+
+    /// Most RPCs one authenticated caller (client certificate or policy
+    /// token) may have in flight; more are shed with RESOURCE_EXHAUSTED.
+    /// Default: a quarter of --max-concurrent-rpcs (at least 1).
+    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_RPCS_PER_CALLER",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_rpcs_per_caller: Option<u32>,
+
+    /// Most client connections open at once; past it a new connection is
+    /// closed as soon as it is accepted.
+    #[arg(long, env = "ECR_FACADE_MAX_CONNECTIONS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// How long a client has to take a unary answer once it is ready; past
+    /// it (plus 1s) the call ends and its connection is closed: the client is
+    /// not reading. Streamed answers are bounded by the call's deadline.
+    #[arg(long, env = "ECR_FACADE_SEND_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
+
+    /// A new connection must complete its TLS handshake (if any), the HTTP/2
+    /// preface and its first request within this time, or it is closed.
+    #[arg(long, env = "ECR_FACADE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+}
+
+/// The per-call bounds the RPC layer enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    /// Deadline of a call without `grpc-timeout`, and the cap of one with it.
+    pub rpc_timeout: Duration,
+    /// The cap of a caller's `grpc-timeout` on a transfer method.
+    pub max_transfer_timeout: Duration,
+    /// Methods treated as transfers (normally [`TRANSFER_METHODS`]).
+    pub transfer_methods: &'static [&'static str],
+    /// RPCs one connection may have in flight.
+    pub per_connection: usize,
+    /// RPCs one authenticated caller may have in flight; `None`: a quarter
+    /// of the global limit.
+    pub per_caller: Option<usize>,
+    /// Time a client has to take a unary answer once it is ready.
+    pub send_timeout: Duration,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            rpc_timeout: Duration::from_secs(60),
+            max_transfer_timeout: Duration::from_secs(3600),
+            transfer_methods: TRANSFER_METHODS,
+            per_connection: 128,
+            per_caller: None,
+            send_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl CallLimits {
+    /// The limits of the flags; `rpc_timeout` is `--rpc-timeout`.
+    pub fn from_args(args: &LimitArgs, rpc_timeout: Duration) -> Self {
+        Self {
+            rpc_timeout,
+            max_transfer_timeout: args.max_transfer_timeout,
+            transfer_methods: TRANSFER_METHODS,
+            per_connection: args.max_concurrent_rpcs_per_connection as usize,
+            per_caller: args.max_concurrent_rpcs_per_caller.map(|n| n as usize),
+            send_timeout: args.send_timeout,
+        }
+    }
+
+    /// The per-caller share of a global limit of `global` calls.
+    pub fn caller_share(&self, global: usize) -> usize {
+        self.per_caller.unwrap_or(global / 4).max(1)
+    }
+
+    /// How long a call of `method` with request `headers` may take, counted
+    /// from its headers: the caller's `grpc-timeout` (malformed ones are
+    /// ignored) capped by the method's limit, else that limit.
+    pub fn budget(&self, method: &str, headers: &HeaderMap) -> Duration {
+        let cap = if self.transfer_methods.contains(&method) {
+            self.max_transfer_timeout.max(self.rpc_timeout)
+        } else {
+            self.rpc_timeout
+        };
+        crate::deadline::grpc_timeout_header(headers).map_or(cap, |asked| asked.min(cap))
+    }
+}
+
+/// The per-connection bounds the listener enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Time a new connection has to deliver its first request.
+    pub handshake_timeout: Duration,
+    /// TCP keepalive idle time and probe interval of accepted sockets
+    /// (`None`: the OS default, usually off).
+    pub tcp_keepalive: Option<Duration>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            tcp_keepalive: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The limits of the flags; keepalive probes every `keepalive`.
+    pub fn from_args(args: &LimitArgs, keepalive: Duration) -> Self {
+        Self {
+            max_connections: args.max_connections as usize,
+            handshake_timeout: args.handshake_timeout,
+            tcp_keepalive: Some(keepalive),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_timeout(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-timeout", value.parse().unwrap());
+        headers
+    }
+
+    const UPLOAD: &str = "/ecr.v1.EcrService/Upload";
+
+    fn limits() -> CallLimits {
+        CallLimits {
+            rpc_timeout: Duration::from_secs(60),
+            max_transfer_timeout: Duration::from_secs(3600),
+            transfer_methods: &[UPLOAD],
+            ..CallLimits::default()
+        }
+    }
+
+    #[test]
+    fn rpc_timeout_caps_every_call_but_transfers() {
+        let limits = limits();
+        let method = "/ecr.v1.EcrService/DescribeImages";
+        assert_eq!(
+            limits.budget(method, &HeaderMap::new()),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            limits.budget(method, &with_timeout("2S")),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            limits.budget(method, &with_timeout("30M")),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            limits.budget(method, &with_timeout("junk")),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn a_transfer_may_ask_for_more_up_to_its_cap() {
+        let limits = limits();
+        // Without a grpc-timeout a transfer gets its cap: a large layer
+        // takes longer than a unary call (stalls end at the idle timeout).
+        assert_eq!(
+            limits.budget(UPLOAD, &HeaderMap::new()),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            limits.budget(UPLOAD, &with_timeout("30M")),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            limits.budget(UPLOAD, &with_timeout("5H")),
+            Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn the_flags_have_their_documented_defaults_and_refuse_zero() {
+        use crate::config::{Cli, Command};
+        use clap::Parser;
+        let Command::Serve(args) = Cli::try_parse_from(["ecr-facade", "serve"])
+            .unwrap()
+            .command
+        else {
+            panic!("expected serve")
+        };
+        let calls = CallLimits::from_args(&args.limits, args.rpc_timeout);
+        assert_eq!(calls.per_connection, 128);
+        assert_eq!(calls.caller_share(1024), 256);
+        assert_eq!(calls.max_transfer_timeout, Duration::from_secs(3600));
+        assert_eq!(calls.send_timeout, Duration::from_secs(10));
+        let connections = ConnectionLimits::from_args(&args.limits, args.http2_keepalive_interval);
+        assert_eq!(connections.max_connections, 1000);
+        assert_eq!(connections.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(connections.tcp_keepalive, Some(Duration::from_secs(30)));
+        for flag in [
+            "--max-concurrent-rpcs-per-connection",
+            "--max-concurrent-rpcs-per-caller",
+            "--max-connections",
+        ] {
+            assert!(
+                Cli::try_parse_from(["ecr-facade", "serve", flag, "0"]).is_err(),
+                "{flag} 0 accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_caller_share_defaults_to_a_quarter_and_is_never_zero() {
+        let limits = limits();
+        assert_eq!(limits.caller_share(1024), 256);
+        assert_eq!(limits.caller_share(3), 1);
+        let fixed = CallLimits {
+            per_caller: Some(5),
+            ..limits
+        };
+        assert_eq!(fixed.caller_share(1024), 5);
+    }
+}
