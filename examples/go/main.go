@@ -29,7 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-const digestCount = 3000
+const digestCount = 2000
 
 func main() {
 	addr := "127.0.0.1:50051"

@@ -38,7 +38,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 public final class EcrExample {
-  private static final int DIGEST_COUNT = 3000;
+  private static final int DIGEST_COUNT = 2000;
   private static final long TIMEOUT_S = 60;
 
   private final EcrServiceGrpc.EcrServiceBlockingStub stub;

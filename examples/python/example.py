@@ -22,7 +22,7 @@ from grpc_status import rpc_status
 
 from ecr.v1 import service_pb2, service_pb2_grpc, types_pb2
 
-DIGEST_COUNT = 3000
+DIGEST_COUNT = 2000
 TIMEOUT_S = 60.0
 
 

@@ -16,7 +16,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { EcrService } from "./gen/ecr/v1/service_pb.js";
 import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
 
-const DIGEST_COUNT = 3000;
+const DIGEST_COUNT = 2000;
 const CALL = { timeoutMs: 60_000 };
 
 type Ecr = Client<typeof EcrService>;
