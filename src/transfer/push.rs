@@ -247,7 +247,7 @@ impl Push {
             None => self.start().await?,
         };
         if !pending.is_empty() {
-            self.upload_part(&mut upload, pending.split().freeze())
+            self.upload_part(&mut upload, std::mem::take(&mut pending).freeze())
                 .await?;
         }
         self.finish(upload, received).await
@@ -308,21 +308,33 @@ impl Push {
                 self.upload_part(upload, part).await?;
                 continue;
             }
+            if pending.capacity() == 0 {
+                // One allocation of a part's size, not growth by doubling.
+                pending.reserve(upload.part_size);
+            }
             let room = upload.part_size - pending.len();
             pending.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
             if pending.len() == upload.part_size {
-                self.upload_part(upload, pending.split().freeze()).await?;
+                // Taken whole, so the buffer keeps no share of the part
+                // while the SDK holds it.
+                self.upload_part(upload, std::mem::take(pending).freeze())
+                    .await?;
             }
         }
         Ok(())
     }
 
-    /// Uploads the next part; on success hashes it, records the checkpoint
-    /// and reports progress. An upstream failure ends the push (the caller
-    /// can resume from the last checkpoint).
+    /// Uploads the next part; on success adopts its hash, records the
+    /// checkpoint and reports progress. An upstream failure ends the push
+    /// (the caller can resume from the last checkpoint). The part is hashed
+    /// before the call, into a copy adopted only once ECR accepted it, so
+    /// that nothing but the SDK holds the part while it is uploaded (the SDK
+    /// drops it once serialised).
     async fn upload_part(&self, upload: &mut Upload, part: Bytes) -> Result<(), Stop> {
         let first = upload.committed;
         let last = first + part.len() as u64 - 1;
+        let mut hashed = upload.hasher.clone();
+        hashed.update(&part);
         let call = Box::pin(
             self.inner
                 .client
@@ -332,11 +344,11 @@ impl Push {
                 .upload_id(&upload.id)
                 .part_first_byte(first as i64)
                 .part_last_byte(last as i64)
-                .layer_part_blob(Blob::from_maybe_shared(part.clone()))
+                .layer_part_blob(Blob::from_maybe_shared(part))
                 .send(),
         );
         observed(&self.inner.metrics, "UploadLayerPart", call).await?;
-        upload.hasher.update(&part);
+        upload.hasher = hashed;
         upload.committed = last + 1;
         self.inner.resumable.record(
             &upload.id,
