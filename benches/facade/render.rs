@@ -460,8 +460,8 @@ pub fn transfer(
         out,
         "\nFacade memory with {n} transfers of the layer at once (each on its own connection, \
          into or from its own repository), a fresh facade process per phase: RSS idle before, the \
-         largest VmRSS and RssAnon sampled every 10 ms, VmHWM at the end, in MB of 10^6 bytes. \
-         Target: ≤ {n} × part size + 50 MB = {} MB.\n",
+         largest VmRSS and RssAnon sampled every 10 ms, VmHWM at the end (what the target \
+         judges), in MB of 10^6 bytes. Target: ≤ {n} × part size + 50 MB = {} MB.\n",
         mb(target / 1024),
         n = params.concurrent,
     );
