@@ -15,6 +15,7 @@ mod echo;
 mod fanout;
 mod footprint;
 mod latency;
+mod layer_io;
 mod load;
 mod procs;
 mod profile;
@@ -23,6 +24,7 @@ mod report;
 mod stack;
 mod stats;
 mod throughput;
+mod transfer;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -54,7 +56,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Option<Options>> {
                     list.split(',')
                         .map(|n| n.trim().parse::<u8>())
                         .collect::<Result<Vec<_>, _>>()
-                        .context("--only takes scenario numbers 1-5")?,
+                        .context("--only takes scenario numbers 1-6")?,
                 );
             }
             "--write" => write = Some(PathBuf::from(rest.next().context("--write needs a path")?)),
@@ -223,6 +225,31 @@ fn run(options: &Options) -> anyhow::Result<()> {
         };
         let result = timed("5 profile", || profile::run(&client_rt, &params, &scratch));
         blocks.push(("profile", result.map(|o| render::profile(&info, &o))));
+    }
+
+    if wanted(6) {
+        let params = if smoke {
+            transfer::Params {
+                layer_bytes: 1024 * 1024,
+                chunk_bytes: 256 * 1024,
+                rounds: 1,
+                concurrent: 2,
+                check_pulled: true,
+            }
+        } else {
+            transfer::Params {
+                layer_bytes: 256 * 1024 * 1024,
+                chunk_bytes: 1024 * 1024,
+                rounds: 3,
+                concurrent: 8,
+                check_pulled: false,
+            }
+        };
+        let result = timed("6 layer transfer", || transfer::run(&client_rt, &params));
+        blocks.push((
+            "transfer",
+            result.map(|o| render::transfer(&info, &o, &params, smoke)),
+        ));
     }
 
     let mut failed = Vec::new();

@@ -411,3 +411,41 @@ pub fn spawn_facade(
         spawned,
     })
 }
+
+/// Polls a process's [`Rss`] on a thread of its own until stopped, keeping
+/// the largest readings: the peak of a phase in a process whose VmHWM
+/// already holds an earlier phase's.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Rss, usize)>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid` every `every`.
+    pub fn start(pid: u32, every: Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut max = Rss::default();
+            let mut samples = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(now) = rss(pid) {
+                    max.total = max.total.max(now.total);
+                    max.anon = max.anon.max(now.anon);
+                    max.peak = max.peak.max(now.peak);
+                    samples += 1;
+                }
+                std::thread::sleep(every);
+            }
+            (max, samples)
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops sampling; returns the largest VmRSS and RssAnon seen (each on
+    /// its own), VmHWM at the last reading, and the number of readings.
+    pub fn finish(self) -> (Rss, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}

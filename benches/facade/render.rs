@@ -9,7 +9,7 @@ use crate::procs::Rss;
 use crate::report::{RunInfo, Table};
 use crate::stats::{self, mb, ms, ms_diff, thousands, verdict};
 use crate::throughput::Server;
-use crate::{fanout, footprint, latency, profile, throughput};
+use crate::{fanout, footprint, latency, layer_io, profile, throughput, transfer};
 
 fn judged(smoke: bool, met: bool) -> &'static str {
     if smoke {
@@ -396,5 +396,108 @@ pub fn profile(info: &RunInfo, o: &profile::Outcome) -> String {
         }
         out.push_str(&table.finish());
     }
+    out
+}
+
+pub fn transfer(
+    info: &RunInfo,
+    o: &transfer::Outcome,
+    params: &transfer::Params,
+    smoke: bool,
+) -> String {
+    let mut out = head(
+        "6. Layer transfer — PushLayer and PullLayer vs the direct path",
+        info,
+    );
+    let layer_mib = params.layer_bytes / (1024 * 1024);
+    let _ = writeln!(
+        out,
+        "One {layer_mib} MiB layer of random bytes, moved by the bench process; `ecr-facade \
+         emulator` and `ecr-facade serve --endpoint-url` (default flags) in processes of their own. \
+         Direct push: aws-sdk-ecr InitiateLayerUpload, UploadLayerPart in {} MiB parts one after \
+         the other, CompleteLayerUpload (the facade's client settings). Facade push: PushLayer with \
+         digest and size in the header, {} KiB chunks. Direct pull: GetDownloadUrlForLayer, then one \
+         HTTP/1.1 GET of the URL (hyper). Facade pull: PullLayer (the facade fetches the URL, checks \
+         the sha256 and streams 1 MiB messages). Clients {} the pulled bytes. {} rounds, each into \
+         fresh repositories, the path that goes first alternating; median MB/s (10^6 bytes/s) with \
+         the rounds in brackets. Target: facade ≥ 90 % of direct.\n",
+        layer_io::PART_BYTES / (1024 * 1024),
+        params.chunk_bytes / 1024,
+        if params.check_pulled {
+            "count and hash"
+        } else {
+            "count (without hashing)"
+        },
+        params.rounds,
+    );
+    let mut table = Table::new(&[
+        "transfer",
+        "direct MB/s",
+        "facade MB/s",
+        "**facade / direct**",
+        "target ≥ 90 %",
+    ]);
+    let rounds = |rate: &transfer::Rate| {
+        let each: Vec<String> = rate.rounds.iter().map(|r| format!("{r:.1}")).collect();
+        format!("**{:.1}** ({})", rate.median(), each.join(", "))
+    };
+    for (name, direct, facade) in [
+        ("push", &o.push_direct, &o.push_facade),
+        ("pull", &o.pull_direct, &o.pull_facade),
+    ] {
+        let ratio = facade.median() / direct.median();
+        table.push(&[
+            name.to_owned(),
+            rounds(direct),
+            rounds(facade),
+            format!("**{:.0} %**", ratio * 100.0),
+            judged(smoke, ratio >= 0.9).to_owned(),
+        ]);
+    }
+    out.push_str(&table.finish());
+    let target = params.concurrent as u64 * layer_io::PART_BYTES as u64 + 50_000_000;
+    let _ = writeln!(
+        out,
+        "\nFacade memory with {n} transfers of the layer at once (each on its own connection, \
+         into or from its own repository), a fresh facade process per phase: RSS idle before, the \
+         largest VmRSS and RssAnon sampled every 10 ms, VmHWM at the end (what the target \
+         judges), in MB of 10^6 bytes. Target: ≤ {n} × part size + 50 MB = {} MB.\n",
+        mb(target / 1024),
+        n = params.concurrent,
+    );
+    let mut table = Table::new(&[
+        "phase",
+        "RSS idle",
+        "**peak RSS** (sampled)",
+        "peak anonymous",
+        "VmHWM",
+        "samples",
+        "wall time",
+        "aggregate MB/s",
+        "target",
+    ]);
+    for (name, m) in [
+        (
+            format!("{} concurrent PushLayer", params.concurrent),
+            &o.pushes,
+        ),
+        (
+            format!("{} concurrent PullLayer", params.concurrent),
+            &o.pulls,
+        ),
+    ] {
+        table.push(&[
+            name,
+            format!("{} MB", mb(m.idle.total)),
+            format!("**{} MB**", mb(m.peak.total)),
+            format!("{} MB", mb(m.peak.anon)),
+            format!("{} MB", mb(m.peak.peak)),
+            thousands(m.samples as u64),
+            format!("{:.1} s", m.wall.as_secs_f64()),
+            format!("{:.1}", m.aggregate_mb_s),
+            judged(smoke, m.peak.peak * 1024 <= target).to_owned(),
+        ]);
+    }
+    out.push_str(&table.finish());
     out
 }
