@@ -153,9 +153,10 @@ pub struct ServeArgs {
     pub max_concurrent_rpcs: u32,
 
     /// Most PushLayer streams served at once, server-wide; more are refused
-    /// with RESOURCE_EXHAUSTED and a RetryInfo. Each push holds at most one
-    /// upstream part (ECR's part size, 10 MiB) in memory.
-    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_PUSHES", default_value_t = 16,
+    /// with RESOURCE_EXHAUSTED and a RetryInfo. Each push holds up to ≈ 26 MB
+    /// while a part is uploaded (the part, and the SDK's base64 JSON body of
+    /// it), so the default keeps pushes within ≈ 100 MB.
+    #[arg(long, env = "ECR_FACADE_MAX_CONCURRENT_PUSHES", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrent_pushes: u32,
 

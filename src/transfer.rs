@@ -62,7 +62,7 @@ pub struct TransferSettings {
 impl Default for TransferSettings {
     fn default() -> Self {
         Self {
-            max_concurrent_pushes: 16,
+            max_concurrent_pushes: 4,
             idle_timeout: Duration::from_secs(30),
             timeout: Duration::from_secs(3600),
             connect_timeout: Duration::from_secs(3),

@@ -239,8 +239,9 @@ fn mb_s(bytes: usize, took: Duration) -> f64 {
     bytes as f64 / 1e6 / took.as_secs_f64()
 }
 
-/// `serve --endpoint-url <emulator>` with default flags, logs to a pipe
-/// that is drained (a few lines per transfer).
+/// `serve --endpoint-url <emulator>` with default flags but for
+/// `--max-concurrent-pushes 8` (the memory phase runs 8 at once), logs to a
+/// pipe that is drained (a few lines per transfer).
 fn spawn_facade(endpoint: &str) -> anyhow::Result<procs::Served> {
     let mut served = procs::spawn_facade(
         &procs::facade_bin(),
@@ -253,6 +254,8 @@ fn spawn_facade(endpoint: &str) -> anyhow::Result<procs::Served> {
             "us-east-1",
             "--listen",
             "127.0.0.1:0",
+            "--max-concurrent-pushes",
+            "8",
         ],
         procs::STATIC_AWS_CREDENTIALS,
         Stdout::Pipe,
