@@ -22,6 +22,8 @@ mod layer;
 
 pub use layer::{BudgetLayer, REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE};
 
+use crate::model::{Action, IMAGE_MANIFEST_MAX_CHARS, LAYER_PART_MAX_BYTES};
+
 /// The request limit of every method without a row in [`LARGE_MESSAGES`]:
 /// the largest of them (100 image ids with 300-character tags of 4-byte
 /// characters, a 10,240-character policy) fits with room to spare.
@@ -52,13 +54,25 @@ pub enum Limit {
 /// (method name in `ecr.v1.EcrService` → limit). A method whose requests
 /// can carry a large payload needs a row here.
 pub const LARGE_MESSAGES: &[(&str, Limit)] = &[
-    ("BatchCheckLayerAvailability", Limit::LayerDigests),
+    (
+        Action::BatchCheckLayerAvailability.name(),
+        Limit::LayerDigests,
+    ),
     // ECR's layerPartBlob: at most 20 MiB decoded.
-    ("UploadLayerPart", Limit::Bytes(20 * 1024 * 1024 + FIELDS)),
+    (
+        Action::UploadLayerPart.name(),
+        Limit::Bytes(LAYER_PART_MAX_BYTES + FIELDS),
+    ),
     // One chunk of the upload stream: at most 16 MiB.
-    ("PushLayer", Limit::Bytes(16 * 1024 * 1024 + FIELDS)),
+    (
+        Action::PushLayer.name(),
+        Limit::Bytes(16 * 1024 * 1024 + FIELDS),
+    ),
     // ECR's imageManifest: at most 4,194,304 characters (JSON: ASCII).
-    ("PutImage", Limit::Bytes(4 * 1024 * 1024 + FIELDS)),
+    (
+        Action::PutImage.name(),
+        Limit::Bytes(IMAGE_MANIFEST_MAX_CHARS + FIELDS),
+    ),
 ];
 
 /// The service whose methods [`LARGE_MESSAGES`] names.

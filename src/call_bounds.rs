@@ -5,8 +5,8 @@
 //! the response (enforced by [`crate::rpc_layer`]); without it a caller that
 //! sends headers and never a body, or never reads its answer, would hold a
 //! concurrency slot forever. The deadline is the caller's `grpc-timeout`
-//! capped by `--rpc-timeout` — except for the *transfer* methods of
-//! [`TRANSFER_METHODS`] (long uploads and downloads of layers), whose
+//! capped by `--rpc-timeout` — except for the *transfer* methods
+//! ([`Action::is_transfer`]: long uploads and downloads of layers), whose
 //! deadline is the caller's `grpc-timeout` capped by `--max-transfer-timeout`,
 //! and that cap without one (a stalled transfer ends sooner, at
 //! `--transfer-idle-timeout`); without a `grpc-timeout` every other call gets
@@ -17,14 +17,7 @@ use std::time::Duration;
 use clap::Args;
 use http::HeaderMap;
 
-/// Methods whose callers may ask for deadlines past `--rpc-timeout` (up to
-/// `--max-transfer-timeout`) with `grpc-timeout`: calls that move layer bytes
-/// and so last as long as the bytes take. Add a method here when it streams
-/// a layer; nothing else in the layers names methods.
-pub const TRANSFER_METHODS: &[&str] = &[
-    "/ecr.v1.EcrService/PullLayer",
-    "/ecr.v1.EcrService/PushLayer",
-];
+use crate::model::Action;
 
 /// Flags bounding calls and connections (flattened into `serve`).
 #[derive(Debug, Clone, Args)]
@@ -74,8 +67,6 @@ pub struct CallLimits {
     pub rpc_timeout: Duration,
     /// The cap of a caller's `grpc-timeout` on a transfer method.
     pub max_transfer_timeout: Duration,
-    /// Methods treated as transfers (normally [`TRANSFER_METHODS`]).
-    pub transfer_methods: &'static [&'static str],
     /// RPCs one connection may have in flight.
     pub per_connection: usize,
     /// RPCs one authenticated caller may have in flight; `None`: a quarter
@@ -90,7 +81,6 @@ impl Default for CallLimits {
         Self {
             rpc_timeout: Duration::from_secs(60),
             max_transfer_timeout: Duration::from_secs(3600),
-            transfer_methods: TRANSFER_METHODS,
             per_connection: 128,
             per_caller: None,
             send_timeout: Duration::from_secs(10),
@@ -104,7 +94,6 @@ impl CallLimits {
         Self {
             rpc_timeout,
             max_transfer_timeout: args.max_transfer_timeout,
-            transfer_methods: TRANSFER_METHODS,
             per_connection: args.max_concurrent_rpcs_per_connection as usize,
             per_caller: args.max_concurrent_rpcs_per_caller.map(|n| n as usize),
             send_timeout: args.send_timeout,
@@ -120,7 +109,8 @@ impl CallLimits {
     /// from its headers: the caller's `grpc-timeout` (malformed ones are
     /// ignored) capped by the method's limit, else that limit.
     pub fn budget(&self, method: &str, headers: &HeaderMap) -> Duration {
-        let cap = if self.transfer_methods.contains(&method) {
+        // Calls that move layer bytes last as long as the bytes take.
+        let cap = if Action::from_method(method).is_some_and(Action::is_transfer) {
             self.max_transfer_timeout.max(self.rpc_timeout)
         } else {
             self.rpc_timeout
@@ -172,13 +162,12 @@ mod tests {
         headers
     }
 
-    const UPLOAD: &str = "/ecr.v1.EcrService/Upload";
+    const UPLOAD: &str = Action::PushLayer.method();
 
     fn limits() -> CallLimits {
         CallLimits {
             rpc_timeout: Duration::from_secs(60),
             max_transfer_timeout: Duration::from_secs(3600),
-            transfer_methods: &[UPLOAD],
             ..CallLimits::default()
         }
     }

@@ -1,7 +1,7 @@
 //! The streaming fan-out behind BatchCheckLayerAvailability.
 //!
 //! A request's digests (deduplicated, order kept) are split into upstream
-//! batches of at most [`ECR_LIST_LIMIT`]; at most `concurrency` batches run at
+//! batches of at most [`LIST_LIMIT`]; at most `concurrency` batches run at
 //! once, and each finished batch becomes one stream message, in completion
 //! order. Every digest is answered exactly once: one the upstream leaves out is
 //! reported as a failure. A producer task feeds a bounded channel; when the
@@ -20,8 +20,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::error::{Error, UpstreamError};
+use crate::model::{Action, LIST_LIMIT};
 use crate::pb;
-use crate::validate::ECR_LIST_LIMIT;
 
 /// One stream item.
 pub type Item = Result<pb::BatchCheckLayerAvailabilityResponse, Status>;
@@ -88,7 +88,7 @@ async fn produce(
     deadline: Instant,
 ) -> Result<(), Status> {
     let expired = || {
-        let err = UpstreamError::deadline_exceeded("BatchCheckLayerAvailability");
+        let err = UpstreamError::deadline_exceeded(Action::BatchCheckLayerAvailability.name());
         Err(Error::from(err).to_status())
     };
     loop {
@@ -114,7 +114,7 @@ async fn produce(
     }
 }
 
-/// Deduplicated digests in batches of at most [`ECR_LIST_LIMIT`], made as
+/// Deduplicated digests in batches of at most [`LIST_LIMIT`], made as
 /// they are needed: the first calls go upstream once the first
 /// `concurrency` batches are cut (`buffer_unordered` fills its slots
 /// first), not after all the digests are checked (10,000 take milliseconds
@@ -136,11 +136,11 @@ impl Iterator for Batches {
     type Item = Vec<String>;
 
     fn next(&mut self) -> Option<Vec<String>> {
-        let mut batch = Vec::with_capacity(ECR_LIST_LIMIT.min(self.digests.len()));
+        let mut batch = Vec::with_capacity(LIST_LIMIT.min(self.digests.len()));
         for digest in self.digests.by_ref() {
             if self.seen.insert(digest.clone()) {
                 batch.push(digest);
-                if batch.len() == ECR_LIST_LIMIT {
+                if batch.len() == LIST_LIMIT {
                     break;
                 }
             }

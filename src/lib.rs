@@ -4,6 +4,8 @@
 //! - [`pb`]: the generated `ecr.v1` protobuf types and the descriptor set;
 //! - [`codec`]: their codec (undecodable requests are INVALID_ARGUMENT);
 //! - [`config`]: command-line flags and the AWS SDK client built from them;
+//! - [`model`]: ECR's model shared by the facade and the emulator: every
+//!   action (RPC) with its flags, ECR's patterns and limits;
 //! - [`validate`]: ECR's request constraints, checked before any upstream call;
 //! - [`budget`]: per-method request size limits and the budget of request
 //!   bytes in flight;
@@ -42,6 +44,7 @@ pub mod error;
 pub mod layers;
 pub mod listener;
 pub mod metrics;
+pub mod model;
 pub mod pb;
 pub mod rpc_layer;
 pub mod security;

@@ -296,9 +296,9 @@ fn deadline_status() -> tonic::Status {
 
 /// The paths of the methods served, as metric labels (made once).
 static SERVED_METHODS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    let ecr = crate::security::ACTIONS
+    let ecr = crate::model::Action::ALL
         .iter()
-        .map(|action| &*format!("/ecr.v1.EcrService/{action}").leak());
+        .map(|action| action.method());
     let open = [
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
@@ -593,7 +593,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(seen, crate::security::ACTIONS.len());
+        assert_eq!(seen, crate::model::Action::ALL.len());
     }
 
     #[test]

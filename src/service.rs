@@ -19,6 +19,7 @@ use crate::deadline;
 use crate::error::{Error, UpstreamError};
 use crate::layers;
 use crate::metrics::Metrics;
+use crate::model::Action;
 use crate::pb;
 use crate::pb::ecr_service_server::EcrService;
 use crate::security::{Authorizer, RepositoryScoped};
@@ -79,7 +80,7 @@ impl TokenSource for EcrTokenSource {
         let call = requests::get_authorization_token(&self.client, registry_ids).send();
         let metrics = Arc::clone(&self.metrics);
         async move {
-            let output = observed(&metrics, "GetAuthorizationToken", call).await?;
+            let output = observed(&metrics, Action::GetAuthorizationToken.name(), call).await?;
             Ok(output
                 .authorization_data
                 .unwrap_or_default()
@@ -155,7 +156,7 @@ impl EcrFacade {
         Fut: Future<Output = Result<Out, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
-        let action = Req::ACTION;
+        let action = Req::ACTION.name();
         let deadline = deadline::of_request(&request, self.settings.rpc_timeout);
         self.admit(&request)?;
         let request = request.into_inner();
@@ -213,7 +214,7 @@ impl EcrService for EcrFacade {
                 );
                 let metrics = Arc::clone(&metrics);
                 async move {
-                    observed(&metrics, "BatchCheckLayerAvailability", call)
+                    observed(&metrics, Action::BatchCheckLayerAvailability.name(), call)
                         .await
                         .map(Into::into)
                         .map_err(Into::into)
@@ -301,7 +302,9 @@ impl EcrService for EcrFacade {
             tokio::time::timeout_at(deadline, self.tokens.get(&request.registry_ids))
                 .await
                 .map_err(|_| {
-                    Error::from(UpstreamError::deadline_exceeded("GetAuthorizationToken"))
+                    Error::from(UpstreamError::deadline_exceeded(
+                        Action::GetAuthorizationToken.name(),
+                    ))
                 })??;
         Ok(Response::new(pb::GetAuthorizationTokenResponse {
             authorization_data,

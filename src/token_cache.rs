@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, UpstreamError, UpstreamErrorKind};
 use crate::metrics::{Metrics, TokenEvent};
+use crate::model::Action;
 use crate::pb::AuthorizationData;
 
 mod answer;
@@ -329,7 +330,7 @@ impl Inner {
 fn fetch_died() -> Error {
     tracing::error!("the authorization-token fetch task died");
     Error::Upstream(UpstreamError {
-        action: "GetAuthorizationToken",
+        action: Action::GetAuthorizationToken.name(),
         kind: UpstreamErrorKind::Other,
         request_id: None,
     })

@@ -6,78 +6,39 @@
 //! turns a non-empty list into `Error::InvalidRequest` (INVALID_ARGUMENT with a
 //! `google.rpc.BadRequest`). Patterns are anchored, lengths count characters.
 
-use std::sync::LazyLock;
-
 use regex::Regex;
 use tonic_types::FieldViolation;
 
 use crate::error::Error;
+use crate::model::{
+    BATCHED_LAYER_DIGEST_MAX, EXCLUSION_FILTER, EXCLUSION_FILTER_MAX, EXCLUSION_FILTER_MIN,
+    EXCLUSION_FILTER_PATTERN, EXCLUSION_FILTERS_MAX, EXCLUSION_FILTERS_MIN,
+    IMAGE_MANIFEST_MAX_CHARS, IMAGE_TAG_MAX, IMAGE_TAG_MIN, KMS_KEY_MAX, KMS_KEY_MIN, LAYER_DIGEST,
+    LAYER_DIGEST_PATTERN, LAYER_PART_MAX_BYTES, LIST_LIMIT, MAX_RESULTS_MAX, MAX_RESULTS_MIN,
+    POLICY_TEXT_MAX_CHARS, REGISTRY_ID, REGISTRY_ID_PATTERN, REGISTRY_IDS_MAX, REGISTRY_IDS_MIN,
+    REPOSITORY_NAME, REPOSITORY_NAME_MAX, REPOSITORY_NAME_MIN, REPOSITORY_NAME_PATTERN,
+    SHA256_DIGEST, SHA256_DIGEST_PATTERN, TAG_KEY_MAX, TAG_KEY_MIN, TAG_VALUE_MAX, TAGS_MAX,
+    UPLOAD_ID, UPLOAD_ID_PATTERN,
+};
 use crate::pb;
 
-/// ECR's limit on digests in one upstream BatchCheckLayerAvailability call,
-/// and on the items of every other request list.
-pub const ECR_LIST_LIMIT: usize = 100;
-
-/// The RepositoryName pattern, verbatim from the ECR model.
-pub const REPOSITORY_NAME_PATTERN: &str =
-    r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*";
-/// The RegistryId pattern.
-pub const REGISTRY_ID_PATTERN: &str = "[0-9]{12}";
-/// The LayerDigest pattern.
-pub const LAYER_DIGEST_PATTERN: &str = "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+";
-/// The UploadId pattern.
-pub const UPLOAD_ID_PATTERN: &str =
-    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
-/// The facade's own digest pattern for layers it hashes itself (PushLayer).
-pub const SHA256_DIGEST_PATTERN: &str = "sha256:[a-f0-9]{64}";
-/// ECR's limit on one UploadLayerPart blob (LayerPartBlob, decoded bytes).
-pub const LAYER_PART_MAX_BYTES: usize = 20_971_520;
-/// ECR's limit on an image manifest (ImageManifest, characters).
-pub const IMAGE_MANIFEST_MAX_CHARS: usize = 4_194_304;
-/// ECR's limit on a repository policy (RepositoryPolicyText, characters).
-pub const POLICY_TEXT_MAX_CHARS: usize = 10_240;
-/// The ImageTagMutabilityExclusionFilterValue pattern (anchored in the model).
-pub const EXCLUSION_FILTER_PATTERN: &str = "^[0-9a-zA-Z._*-]{1,128}$";
-
-/// String bounds. ECR documents the tag ones; for the strings its model
-/// leaves unbounded, these are the facade's own, far above any real value,
-/// so that no string of any size is forwarded.
+/// String bounds ECR's model leaves open: the facade's own, far above any
+/// real value, so that no string of any size is forwarded. (ECR's own
+/// bounds are in [`crate::model`].)
 pub mod bounds {
-    /// Tag key length (ECR: 1–128).
-    pub const TAG_KEY: usize = 128;
-    /// Tag value length (ECR: 0–256).
-    pub const TAG_VALUE: usize = 256;
-    /// Tags on one repository (ECR: at most 50, else TooManyTagsException).
-    pub const TAGS: usize = 50;
     /// A pagination token (ECR's are a few hundred characters).
     pub const NEXT_TOKEN: usize = 8192;
     /// A media type (RFC 6838: type and subtype of up to 127 characters).
     pub const MEDIA_TYPE: usize = 255;
     /// A digest of an image or a layer (as ECR's batched layer digest).
-    pub const DIGEST: usize = 1000;
+    pub const DIGEST: usize = crate::model::BATCHED_LAYER_DIGEST_MAX;
 }
-
-fn anchored(pattern: &str) -> Regex {
-    Regex::new(&format!("^(?:{pattern})$")).expect("ECR model patterns compile")
-}
-
-// The patterns, anchored as ECR applies them (whole value); the emulator
-// checks its requests with the same ones.
-pub(crate) static REPOSITORY_NAME: LazyLock<Regex> =
-    LazyLock::new(|| anchored(REPOSITORY_NAME_PATTERN));
-pub(crate) static REGISTRY_ID: LazyLock<Regex> = LazyLock::new(|| anchored(REGISTRY_ID_PATTERN));
-pub(crate) static LAYER_DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(LAYER_DIGEST_PATTERN));
-pub(crate) static UPLOAD_ID: LazyLock<Regex> = LazyLock::new(|| anchored(UPLOAD_ID_PATTERN));
-pub(crate) static SHA256_DIGEST: LazyLock<Regex> =
-    LazyLock::new(|| anchored(SHA256_DIGEST_PATTERN));
-pub(crate) static EXCLUSION_FILTER: LazyLock<Regex> =
-    LazyLock::new(|| anchored(EXCLUSION_FILTER_PATTERN));
 
 /// Limits that are the facade's own rather than ECR's.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Most digests one BatchCheckLayerAvailability request may carry (the
-    /// facade splits them into upstream batches of [`ECR_LIST_LIMIT`]).
+    /// facade splits them into upstream batches of [`LIST_LIMIT`]).
     pub max_layer_digests: usize,
 }
 
@@ -179,7 +140,7 @@ impl Violations {
 
     fn image_tag(&mut self, field: &str, value: Option<&str>) {
         if let Some(tag) = value {
-            self.length(field, tag, 1, 300);
+            self.length(field, tag, IMAGE_TAG_MIN, IMAGE_TAG_MAX);
         }
     }
 
@@ -204,13 +165,13 @@ impl Violations {
 
     fn repository_name(&mut self, field: &str, value: &str) {
         if self.required(field, value) {
-            self.length(field, value, 2, 256);
+            self.length(field, value, REPOSITORY_NAME_MIN, REPOSITORY_NAME_MAX);
             self.pattern(field, value, &REPOSITORY_NAME, REPOSITORY_NAME_PATTERN);
         }
     }
 
     fn image_ids(&mut self, field: &str, ids: &[pb::ImageIdentifier], required: bool) {
-        self.items(field, ids.len(), 1, ECR_LIST_LIMIT, required);
+        self.items(field, ids.len(), 1, LIST_LIMIT, required);
         for (i, id) in ids.iter().enumerate() {
             self.image_tag(&format!("{field}[{i}].image_tag"), id.image_tag.as_deref());
             if let Some(digest) = &id.image_digest {
@@ -237,20 +198,15 @@ impl Violations {
     }
 
     fn tags(&mut self, field: &str, tags: &[pb::Tag]) {
-        self.items(field, tags.len(), 1, bounds::TAGS, false);
+        self.items(field, tags.len(), 1, TAGS_MAX, false);
         for (i, tag) in tags.iter().enumerate() {
             // Tag.Key and Tag.Value are both required by the model; an empty
             // value is a value, an empty key is not.
             let key = format!("{field}[{i}].key");
             if self.required(&key, &tag.key) {
-                self.length(&key, &tag.key, 1, bounds::TAG_KEY);
+                self.length(&key, &tag.key, TAG_KEY_MIN, TAG_KEY_MAX);
             }
-            self.length(
-                &format!("{field}[{i}].value"),
-                &tag.value,
-                0,
-                bounds::TAG_VALUE,
-            );
+            self.length(&format!("{field}[{i}].value"), &tag.value, 0, TAG_VALUE_MAX);
         }
     }
 }
@@ -283,7 +239,7 @@ impl Validate for pb::BatchCheckLayerAvailabilityRequest {
             true,
         );
         for (i, digest) in self.layer_digests.iter().enumerate() {
-            if let Some(why) = length_violation(digest, 0, 1000) {
+            if let Some(why) = length_violation(digest, 0, BATCHED_LAYER_DIGEST_MAX) {
                 v.add(format!("layer_digests[{i}]"), why);
             }
         }
@@ -307,7 +263,7 @@ impl Validate for pb::BatchGetImageRequest {
             "accepted_media_types",
             self.accepted_media_types.len(),
             1,
-            ECR_LIST_LIMIT,
+            LIST_LIMIT,
             false,
         );
         for (i, media_type) in self.accepted_media_types.iter().enumerate() {
@@ -326,7 +282,7 @@ impl Validate for pb::CompleteLayerUploadRequest {
             "layer_digests",
             self.layer_digests.len(),
             1,
-            ECR_LIST_LIMIT,
+            LIST_LIMIT,
             true,
         );
         for (i, digest) in self.layer_digests.iter().enumerate() {
@@ -349,8 +305,8 @@ impl Validate for pb::CreateRepositoryRequest {
         v.items(
             "image_tag_mutability_exclusion_filters",
             filters.len(),
-            1,
-            5,
+            EXCLUSION_FILTERS_MIN,
+            EXCLUSION_FILTERS_MAX,
             false,
         );
         for (i, filter) in filters.iter().enumerate() {
@@ -362,7 +318,12 @@ impl Validate for pb::CreateRepositoryRequest {
             );
             let field = format!("{path}.filter");
             if v.required(&field, &filter.filter) {
-                v.length(&field, &filter.filter, 1, 128);
+                v.length(
+                    &field,
+                    &filter.filter,
+                    EXCLUSION_FILTER_MIN,
+                    EXCLUSION_FILTER_MAX,
+                );
                 v.pattern(
                     &field,
                     &filter.filter,
@@ -378,7 +339,12 @@ impl Validate for pb::CreateRepositoryRequest {
                 true,
             );
             if let Some(key) = &encryption.kms_key {
-                v.length("encryption_configuration.kms_key", key, 1, 2048);
+                v.length(
+                    "encryption_configuration.kms_key",
+                    key,
+                    KMS_KEY_MIN,
+                    KMS_KEY_MAX,
+                );
             }
         }
     }
@@ -403,7 +369,12 @@ impl Validate for pb::DescribeImagesRequest {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
         v.image_ids("image_ids", &self.image_ids, false);
-        v.range("max_results", self.max_results, 1, 1000);
+        v.range(
+            "max_results",
+            self.max_results,
+            MAX_RESULTS_MIN,
+            MAX_RESULTS_MAX,
+        );
         v.next_token("next_token", self.next_token.as_deref());
         if let Some(filter) = &self.filter {
             v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
@@ -432,13 +403,18 @@ impl Validate for pb::DescribeRepositoriesRequest {
             "repository_names",
             self.repository_names.len(),
             1,
-            ECR_LIST_LIMIT,
+            LIST_LIMIT,
             false,
         );
         for (i, name) in self.repository_names.iter().enumerate() {
             v.repository_name(&format!("repository_names[{i}]"), name);
         }
-        v.range("max_results", self.max_results, 1, 1000);
+        v.range(
+            "max_results",
+            self.max_results,
+            MAX_RESULTS_MIN,
+            MAX_RESULTS_MAX,
+        );
         v.next_token("next_token", self.next_token.as_deref());
         // Doc: "This option cannot be used when you specify repositories with
         // repositoryNames."
@@ -455,7 +431,13 @@ impl Validate for pb::DescribeRepositoriesRequest {
 
 impl Validate for pb::GetAuthorizationTokenRequest {
     fn validate(&self, _: &Limits, v: &mut Violations) {
-        v.items("registry_ids", self.registry_ids.len(), 1, 10, false);
+        v.items(
+            "registry_ids",
+            self.registry_ids.len(),
+            REGISTRY_IDS_MIN,
+            REGISTRY_IDS_MAX,
+            false,
+        );
         for (i, id) in self.registry_ids.iter().enumerate() {
             let field = format!("registry_ids[{i}]");
             v.pattern(&field, id, &REGISTRY_ID, REGISTRY_ID_PATTERN);
@@ -489,7 +471,12 @@ impl Validate for pb::ListImagesRequest {
     fn validate(&self, _: &Limits, v: &mut Violations) {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
-        v.range("max_results", self.max_results, 1, 1000);
+        v.range(
+            "max_results",
+            self.max_results,
+            MAX_RESULTS_MIN,
+            MAX_RESULTS_MAX,
+        );
         v.next_token("next_token", self.next_token.as_deref());
         if let Some(filter) = &self.filter {
             v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::model::LAYER_PART_MAX_BYTES;
+
 macro_rules! operations {
     ($($name:ident),* $(,)?) => {
         /// An ECR operation, named as in `X-Amz-Target`.
@@ -53,9 +55,6 @@ pub const OPERATION_COUNT: usize = Operation::ALL.len();
 /// The `X-Amz-Target` prefix of every ECR operation.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 
-/// Largest decoded `layerPartBlob` (20 MiB).
-pub const MAX_LAYER_PART_BYTES: usize = 20 * 1024 * 1024;
-
 impl Operation {
     /// The operation of a wire name, if it is one of the 17.
     pub fn from_name(name: &str) -> Option<Self> {
@@ -81,7 +80,7 @@ impl Operation {
     pub fn body_limit(self) -> usize {
         const SLACK: usize = 64 * 1024;
         match self {
-            Self::UploadLayerPart => MAX_LAYER_PART_BYTES.div_ceil(3) * 4 + SLACK,
+            Self::UploadLayerPart => LAYER_PART_MAX_BYTES.div_ceil(3) * 4 + SLACK,
             Self::PutImage => 10 * 1024 * 1024,
             _ => 2 * 1024 * 1024,
         }
@@ -112,8 +111,20 @@ mod tests {
     }
 
     #[test]
+    fn every_ecr_action_of_the_model_is_an_operation() {
+        // The model's actions but the facade's own transfers are ECR's.
+        let ecr: Vec<&str> = crate::model::Action::ALL
+            .iter()
+            .filter(|action| !action.is_transfer())
+            .map(|action| action.name())
+            .collect();
+        let answered: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+        assert_eq!(answered, ecr);
+    }
+
+    #[test]
     fn upload_part_limit_fits_a_full_base64_part() {
-        let encoded = MAX_LAYER_PART_BYTES.div_ceil(3) * 4;
+        let encoded = LAYER_PART_MAX_BYTES.div_ceil(3) * 4;
         assert!(Operation::UploadLayerPart.body_limit() > encoded);
         assert!(Operation::UploadLayerPart.body_limit() < encoded + 1024 * 1024);
         assert!(Operation::DescribeRepositories.body_limit() < encoded);

@@ -3,7 +3,7 @@
 //! `InvalidParameterException` reading
 //! `Invalid parameter at '<member>' failed to satisfy constraint: '<rule>'`.
 //!
-//! Patterns are the model's (the constants of [`crate::validate`]), anchored;
+//! Patterns and limits are the model's ([`crate::model`]), patterns anchored;
 //! lengths count characters. Member paths use the wire names, with list
 //! positions in brackets (`imageIds[2].imageTag`).
 
@@ -11,10 +11,12 @@ use regex::Regex;
 
 use super::error::ApiError;
 /// Most items in any request list (`imageIds`, `layerDigests`, ...).
-pub use crate::validate::ECR_LIST_LIMIT as LIST_LIMIT;
-use crate::validate::{
-    EXCLUSION_FILTER, EXCLUSION_FILTER_PATTERN, LAYER_DIGEST, LAYER_DIGEST_PATTERN, REGISTRY_ID,
-    REGISTRY_ID_PATTERN, REPOSITORY_NAME, REPOSITORY_NAME_PATTERN, UPLOAD_ID, UPLOAD_ID_PATTERN,
+pub use crate::model::LIST_LIMIT;
+use crate::model::{
+    EXCLUSION_FILTER, EXCLUSION_FILTER_MAX, EXCLUSION_FILTER_MIN, EXCLUSION_FILTER_PATTERN,
+    IMAGE_TAG_MAX, IMAGE_TAG_MIN, LAYER_DIGEST, LAYER_DIGEST_PATTERN, MAX_RESULTS_MAX,
+    MAX_RESULTS_MIN, REGISTRY_ID, REGISTRY_ID_PATTERN, REPOSITORY_NAME, REPOSITORY_NAME_MAX,
+    REPOSITORY_NAME_MIN, REPOSITORY_NAME_PATTERN, UPLOAD_ID, UPLOAD_ID_PATTERN,
 };
 
 /// A required member: `must not be null` when absent.
@@ -113,7 +115,7 @@ pub fn registry_id(field: &str, value: &Option<String>) -> Result<(), ApiError> 
 
 /// A repository name: 2..256 characters matching the model pattern.
 pub fn repository_name(field: &str, value: &str) -> Result<(), ApiError> {
-    length(field, value, 2, 256)?;
+    length(field, value, REPOSITORY_NAME_MIN, REPOSITORY_NAME_MAX)?;
     pattern(field, value, &REPOSITORY_NAME, REPOSITORY_NAME_PATTERN)
 }
 
@@ -142,13 +144,13 @@ pub fn upload_id(field: &str, value: &str) -> Result<(), ApiError> {
 
 /// An image tag mutability exclusion filter value.
 pub fn exclusion_filter(field: &str, value: &str) -> Result<(), ApiError> {
-    length(field, value, 1, 128)?;
+    length(field, value, EXCLUSION_FILTER_MIN, EXCLUSION_FILTER_MAX)?;
     pattern(field, value, &EXCLUSION_FILTER, EXCLUSION_FILTER_PATTERN)
 }
 
 /// An `ImageTag`: 1..300 characters, no pattern.
 pub fn image_tag(field: &str, value: &str) -> Result<(), ApiError> {
-    length(field, value, 1, 300)
+    length(field, value, IMAGE_TAG_MIN, IMAGE_TAG_MAX)
 }
 
 /// `maxResults`: 1..1000, default page 100.
@@ -156,7 +158,12 @@ pub fn max_results(value: Option<i64>) -> Result<usize, ApiError> {
     match value {
         None => Ok(DEFAULT_PAGE),
         Some(n) => {
-            range("maxResults", n, 1, 1000)?;
+            range(
+                "maxResults",
+                n,
+                MAX_RESULTS_MIN.into(),
+                MAX_RESULTS_MAX.into(),
+            )?;
             Ok(usize::try_from(n).unwrap_or(DEFAULT_PAGE))
         }
     }

@@ -9,9 +9,10 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use super::identity::Identity;
 use super::layer::AuthLayer;
-use super::scope::{Registries, RepositoryScoped, Scope, is_mutating};
+use super::scope::{Registries, RepositoryScoped, Scope};
 use super::store::PolicyStore;
 use crate::error::FACADE_DOMAIN;
+use crate::model::Action;
 
 /// `ErrorInfo.reason` when the policy does not grant the call.
 pub const REASON_NOT_ALLOWED: &str = "ACTION_NOT_ALLOWED";
@@ -98,7 +99,12 @@ impl Authorizer {
         message: &R,
     ) -> Result<(), Status> {
         let identity = Identity::of(extensions);
-        self.authorize_in(identity, R::ACTION, message.registries(), message.scope())
+        self.authorize_in(
+            identity,
+            R::ACTION.name(),
+            message.registries(),
+            message.scope(),
+        )
     }
 
     /// [`authorize_in`](Self::authorize_in) the facade's own registry.
@@ -122,7 +128,7 @@ impl Authorizer {
         registries: Registries<'_>,
         scope: Scope<'_>,
     ) -> Result<(), Status> {
-        if self.read_only && is_mutating(action) {
+        if self.read_only && Action::from_name(action).is_some_and(Action::is_mutating) {
             return Err(denied(
                 REASON_READ_ONLY,
                 format!(

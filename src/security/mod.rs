@@ -89,7 +89,7 @@ pub use authorize::{
 pub use identity::{Identity, bearer_token, token_sha256_hex};
 pub use layer::{AuthLayer, Authenticate, is_open_method};
 pub use policy::{OWN_REGISTRY, Policy, PolicyError, glob_match};
-pub use scope::{ACTIONS, MUTATING_ACTIONS, Registries, RepositoryScoped, Scope, is_mutating};
+pub use scope::{Registries, RepositoryScoped, Scope};
 #[cfg(unix)]
 pub use store::watch_sighup;
 pub use store::{PolicyStore, reload_and_log};

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::Error;
 use super::identity::{Identity, token_digest};
-use super::scope::ACTIONS;
+use crate::model::Action;
 
 /// A parsed, validated policy. Its `Debug` shows counts only: token digests
 /// stay out of logs.
@@ -288,13 +288,9 @@ impl Grant {
             None
         } else {
             let known = entry.actions.iter().map(|action| {
-                ACTIONS
-                    .iter()
-                    .copied()
-                    .find(|known| known == action)
-                    .ok_or_else(|| {
-                        format!("unknown action {action:?} (expected an rpc name or \"*\")")
-                    })
+                Action::from_name(action).map(Action::name).ok_or_else(|| {
+                    format!("unknown action {action:?} (expected an rpc name or \"*\")")
+                })
             });
             Some(known.collect::<Result<Vec<_>, _>>()?)
         };

@@ -1,52 +1,8 @@
 //! What a request asks to do: its action (RPC name), the registries it
 //! addresses and the repositories it touches, read from the decoded message.
 
+use crate::model::Action;
 use crate::pb;
-
-/// The RPC names of `ecr.v1.EcrService`: the actions a policy grants.
-pub const ACTIONS: [&str; 19] = [
-    "BatchCheckLayerAvailability",
-    "BatchDeleteImage",
-    "BatchGetImage",
-    "CompleteLayerUpload",
-    "CreateRepository",
-    "DeleteRepository",
-    "DeleteRepositoryPolicy",
-    "DescribeImages",
-    "DescribeRepositories",
-    "GetAuthorizationToken",
-    "GetDownloadUrlForLayer",
-    "GetRepositoryPolicy",
-    "InitiateLayerUpload",
-    "ListImages",
-    "PullLayer",
-    "PushLayer",
-    "PutImage",
-    "SetRepositoryPolicy",
-    "UploadLayerPart",
-];
-
-/// The actions that change the registry, all refused by `--read-only`.
-pub const MUTATING_ACTIONS: [&str; 11] = [
-    "BatchDeleteImage",
-    "CompleteLayerUpload",
-    "CreateRepository",
-    "DeleteRepository",
-    "DeleteRepositoryPolicy",
-    // The token is a `docker login` password with the facade's own IAM
-    // rights (push and delete included): handing it out is never read-only.
-    "GetAuthorizationToken",
-    "InitiateLayerUpload",
-    "PushLayer",
-    "PutImage",
-    "SetRepositoryPolicy",
-    "UploadLayerPart",
-];
-
-/// Whether `action` changes the registry.
-pub fn is_mutating(action: &str) -> bool {
-    MUTATING_ACTIONS.contains(&action)
-}
 
 /// The repositories one request touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +49,8 @@ impl<'a> Registries<'a> {
 /// `registry_id` it carries. For a message with an optional `registry_id`
 /// field it is one line in the impl: `registry_id_field!();`.
 pub trait RepositoryScoped {
-    /// The RPC name, e.g. `CreateRepository`.
-    const ACTION: &'static str;
+    /// The RPC, e.g. [`Action::CreateRepository`].
+    const ACTION: Action;
     /// The repositories the request touches.
     fn scope(&self) -> Scope<'_>;
     /// The registries the request addresses.
@@ -114,9 +70,9 @@ macro_rules! registry_id_field {
 /// Implements [`RepositoryScoped`] for requests with one `repository_name`
 /// and an optional `registry_id`.
 macro_rules! one_repository {
-    ($($request:ident => $action:literal),+ $(,)?) => {$(
+    ($($request:ident => $action:ident),+ $(,)?) => {$(
         impl RepositoryScoped for pb::$request {
-            const ACTION: &'static str = $action;
+            const ACTION: Action = Action::$action;
             fn scope(&self) -> Scope<'_> {
                 Scope::Repository(&self.repository_name)
             }
@@ -126,28 +82,28 @@ macro_rules! one_repository {
 }
 
 one_repository! {
-    BatchCheckLayerAvailabilityRequest => "BatchCheckLayerAvailability",
-    BatchDeleteImageRequest => "BatchDeleteImage",
-    BatchGetImageRequest => "BatchGetImage",
-    CompleteLayerUploadRequest => "CompleteLayerUpload",
-    CreateRepositoryRequest => "CreateRepository",
-    DeleteRepositoryRequest => "DeleteRepository",
-    DeleteRepositoryPolicyRequest => "DeleteRepositoryPolicy",
-    DescribeImagesRequest => "DescribeImages",
-    GetDownloadUrlForLayerRequest => "GetDownloadUrlForLayer",
-    GetRepositoryPolicyRequest => "GetRepositoryPolicy",
-    InitiateLayerUploadRequest => "InitiateLayerUpload",
-    ListImagesRequest => "ListImages",
-    PullLayerRequest => "PullLayer",
+    BatchCheckLayerAvailabilityRequest => BatchCheckLayerAvailability,
+    BatchDeleteImageRequest => BatchDeleteImage,
+    BatchGetImageRequest => BatchGetImage,
+    CompleteLayerUploadRequest => CompleteLayerUpload,
+    CreateRepositoryRequest => CreateRepository,
+    DeleteRepositoryRequest => DeleteRepository,
+    DeleteRepositoryPolicyRequest => DeleteRepositoryPolicy,
+    DescribeImagesRequest => DescribeImages,
+    GetDownloadUrlForLayerRequest => GetDownloadUrlForLayer,
+    GetRepositoryPolicyRequest => GetRepositoryPolicy,
+    InitiateLayerUploadRequest => InitiateLayerUpload,
+    ListImagesRequest => ListImages,
+    PullLayerRequest => PullLayer,
     // PushLayer is authorized on its header, the stream's first message.
-    PushLayerHeader => "PushLayer",
-    PutImageRequest => "PutImage",
-    SetRepositoryPolicyRequest => "SetRepositoryPolicy",
-    UploadLayerPartRequest => "UploadLayerPart",
+    PushLayerHeader => PushLayer,
+    PutImageRequest => PutImage,
+    SetRepositoryPolicyRequest => SetRepositoryPolicy,
+    UploadLayerPartRequest => UploadLayerPart,
 }
 
 impl RepositoryScoped for pb::DescribeRepositoriesRequest {
-    const ACTION: &'static str = "DescribeRepositories";
+    const ACTION: Action = Action::DescribeRepositories;
     fn scope(&self) -> Scope<'_> {
         Scope::Repositories(&self.repository_names)
     }
@@ -155,7 +111,7 @@ impl RepositoryScoped for pb::DescribeRepositoriesRequest {
 }
 
 impl RepositoryScoped for pb::GetAuthorizationTokenRequest {
-    const ACTION: &'static str = "GetAuthorizationToken";
+    const ACTION: Action = Action::GetAuthorizationToken;
     fn scope(&self) -> Scope<'_> {
         Scope::Registry
     }
@@ -169,7 +125,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_request_names_a_known_action_once() {
+    fn every_action_is_the_action_of_one_request() {
         let declared = [
             pb::BatchCheckLayerAvailabilityRequest::ACTION,
             pb::BatchDeleteImageRequest::ACTION,
@@ -191,8 +147,7 @@ mod tests {
             pb::SetRepositoryPolicyRequest::ACTION,
             pb::UploadLayerPartRequest::ACTION,
         ];
-        assert_eq!(declared, ACTIONS);
-        assert!(MUTATING_ACTIONS.iter().all(|a| ACTIONS.contains(a)));
+        assert_eq!(declared, Action::ALL);
     }
 
     #[test]
@@ -212,7 +167,6 @@ mod tests {
             pb::GetAuthorizationTokenRequest::default().scope(),
             Scope::Registry
         );
-        assert!(is_mutating("CreateRepository"));
     }
 
     #[test]
@@ -237,6 +191,5 @@ mod tests {
             token.registries().iter().collect::<Vec<_>>(),
             [Some("111111111111"), Some("222222222222")]
         );
-        assert!(!is_mutating("DescribeImages"));
     }
 }

@@ -21,6 +21,7 @@ use super::download::Download;
 use super::{Inner, PullStream, Transfer, produced};
 use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
+use crate::model::Action;
 use crate::pb;
 use crate::upstream::observed;
 
@@ -74,9 +75,9 @@ async fn open(
         )
         .send(),
     );
-    let output = observed(&inner.metrics, "GetDownloadUrlForLayer", call).await?;
+    let output = observed(&inner.metrics, Action::GetDownloadUrlForLayer.name(), call).await?;
     let Some(url) = output.download_url else {
-        return Err(UpstreamError::bad_response("GetDownloadUrlForLayer").into());
+        return Err(UpstreamError::bad_response(Action::GetDownloadUrlForLayer.name()).into());
     };
     inner.http.get(&url, offset).await
 }

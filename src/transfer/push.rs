@@ -29,11 +29,11 @@ use super::resume::Checkpoint;
 use super::{Inner, PUSH_RETRY_DELAY, PushStream, Transfer, produced};
 use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
+use crate::model::{Action, LAYER_PART_MAX_BYTES};
 use crate::pb;
 use crate::pb::push_layer_request::Message as Incoming;
 use crate::pb::push_layer_response::Message as Outgoing;
 use crate::upstream::observed;
-use crate::validate::LAYER_PART_MAX_BYTES;
 
 /// Smallest part the facade uploads (ECR refuses to complete an upload with
 /// an earlier part under 5 MiB), whatever part size ECR announces.
@@ -278,7 +278,12 @@ impl Push {
             )
             .send(),
         );
-        let already_present = match observed(&self.inner.metrics, "CompleteLayerUpload", call).await
+        let already_present = match observed(
+            &self.inner.metrics,
+            Action::CompleteLayerUpload.name(),
+            call,
+        )
+        .await
         {
             Ok(_) => false,
             // Another push of the same layer won the race: the layer is there.
@@ -347,7 +352,7 @@ impl Push {
                 .layer_part_blob(Blob::from_maybe_shared(part))
                 .send(),
         );
-        observed(&self.inner.metrics, "UploadLayerPart", call).await?;
+        observed(&self.inner.metrics, Action::UploadLayerPart.name(), call).await?;
         upload.hasher = hashed;
         upload.committed = last + 1;
         self.inner.resumable.record(
@@ -390,7 +395,12 @@ impl Push {
             )
             .send(),
         );
-        let output = observed(&self.inner.metrics, "BatchCheckLayerAvailability", call).await?;
+        let output = observed(
+            &self.inner.metrics,
+            Action::BatchCheckLayerAvailability.name(),
+            call,
+        )
+        .await?;
         Ok(output.layers().iter().any(|layer| {
             layer.layer_digest() == Some(digest)
                 && layer.layer_availability() == Some(&LayerAvailability::Available)
@@ -415,9 +425,14 @@ impl Push {
             )
             .send(),
         );
-        let output = observed(&self.inner.metrics, "InitiateLayerUpload", call).await?;
+        let output = observed(
+            &self.inner.metrics,
+            Action::InitiateLayerUpload.name(),
+            call,
+        )
+        .await?;
         let Some(id) = output.upload_id else {
-            return Err(UpstreamError::bad_response("InitiateLayerUpload").into());
+            return Err(UpstreamError::bad_response(Action::InitiateLayerUpload.name()).into());
         };
         let announced = output.part_size.unwrap_or(0).max(0) as usize;
         Ok(Upload {

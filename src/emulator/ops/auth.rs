@@ -10,6 +10,7 @@ use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
 use crate::emulator::secret::random_bytes;
 use crate::emulator::validate;
+use crate::model::{REGISTRY_IDS_MAX, REGISTRY_IDS_MIN};
 
 /// Doc: an authorization token lasts 12 hours.
 pub const TOKEN_LIFETIME_SECS: f64 = 12.0 * 3600.0;
@@ -22,7 +23,7 @@ pub struct TokenInput {
 
 pub fn get_token(ctx: &Ctx<'_>, input: TokenInput) -> Result<Value, ApiError> {
     if let Some(ids) = &input.registry_ids {
-        validate::items("registryIds", ids, 1, 10)?;
+        validate::items("registryIds", ids, REGISTRY_IDS_MIN, REGISTRY_IDS_MAX)?;
         for (i, id) in ids.iter().enumerate() {
             validate::registry_id(&format!("registryIds[{i}]"), &Some(id.clone()))?;
         }

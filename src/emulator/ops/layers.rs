@@ -18,10 +18,10 @@ use super::put_image::sha256_digest;
 use super::{Ctx, target};
 use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
-use crate::emulator::operation::MAX_LAYER_PART_BYTES;
 use crate::emulator::secret::random_bytes;
 use crate::emulator::state::LayerInfo;
 use crate::emulator::validate;
+use crate::model::{BATCHED_LAYER_DIGEST_MAX, LAYER_PART_MAX_BYTES};
 
 /// The part size InitiateLayerUpload advises (ECR does not enforce it).
 pub const PART_SIZE: u64 = 10 * 1024 * 1024;
@@ -70,10 +70,10 @@ pub fn upload_part(ctx: &Ctx<'_>, input: UploadPartInput) -> Result<Value, ApiEr
     let blob = STANDARD
         .decode(blob)
         .map_err(|_| ApiError::Serialization("layerPartBlob is not valid base64".into()))?;
-    if blob.len() > MAX_LAYER_PART_BYTES {
+    if blob.len() > LAYER_PART_MAX_BYTES {
         return Err(ApiError::constraint(
             "layerPartBlob",
-            format!("must have length less than or equal to {MAX_LAYER_PART_BYTES}"),
+            format!("must have length less than or equal to {LAYER_PART_MAX_BYTES}"),
         ));
     }
 
@@ -195,7 +195,12 @@ pub fn batch_check(ctx: &Ctx<'_>, input: BatchCheckInput) -> Result<Value, ApiEr
     let digests = validate::required("layerDigests", &input.layer_digests)?;
     validate::items("layerDigests", digests, 1, validate::LIST_LIMIT)?;
     for (i, digest) in digests.iter().enumerate() {
-        validate::length(&format!("layerDigests[{i}]"), digest, 0, 1000)?;
+        validate::length(
+            &format!("layerDigests[{i}]"),
+            digest,
+            0,
+            BATCHED_LAYER_DIGEST_MAX,
+        )?;
     }
     let store = ctx.shared.store();
     let repo = store.repo(registry, name)?;

@@ -15,6 +15,7 @@ use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
 use crate::emulator::state::{Image, MAX_IMAGES_PER_REPOSITORY, Repository};
 use crate::emulator::validate;
+use crate::model::IMAGE_MANIFEST_MAX_CHARS;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,7 +36,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 pub fn put_image(ctx: &Ctx<'_>, input: PutImageInput) -> Result<Value, ApiError> {
     let (registry, name) = target(ctx, &input.registry_id, &input.repository_name)?;
     let text = validate::required("imageManifest", &input.image_manifest)?;
-    validate::length("imageManifest", text, 1, 4_194_304)?;
+    validate::length("imageManifest", text, 1, IMAGE_MANIFEST_MAX_CHARS)?;
     let tag = input.image_tag.as_deref();
     if let Some(tag) = tag {
         validate::image_tag("imageTag", tag)?;

@@ -14,6 +14,10 @@ use crate::emulator::pagination::page;
 use crate::emulator::secret::random_bytes;
 use crate::emulator::state::{MAX_REPOSITORIES, Repository};
 use crate::emulator::validate;
+use crate::model::{
+    EXCLUSION_FILTERS_MAX, EXCLUSION_FILTERS_MIN, KMS_KEY_MAX, KMS_KEY_MIN, POLICY_TEXT_MAX_CHARS,
+    TAG_KEY_MAX, TAG_KEY_MIN, TAG_VALUE_MAX, TAGS_MAX,
+};
 
 const MUTABILITIES: &[&str] = &[
     "MUTABLE",
@@ -22,8 +26,6 @@ const MUTABILITIES: &[&str] = &[
     "MUTABLE_WITH_EXCLUSION",
 ];
 const ENCRYPTION_TYPES: &[&str] = &["AES256", "KMS", "KMS_DSSE"];
-/// Doc: at most 50 tags per repository, keys ≤ 128 and values ≤ 256 chars.
-const MAX_TAGS: usize = 50;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,22 +123,22 @@ fn check_tags(tags: &[TagInput]) -> Result<(), ApiError> {
         let value = validate::required(&format!("tags[{i}].Value"), &tag.value)?;
         checked.push((key.clone(), value.clone()));
     }
-    if checked.len() > MAX_TAGS {
+    if checked.len() > TAGS_MAX {
         return Err(ApiError::TooManyTags(format!(
-            "A repository can have at most {MAX_TAGS} tags; {} were given",
+            "A repository can have at most {TAGS_MAX} tags; {} were given",
             checked.len()
         )));
     }
     for (key, value) in &checked {
         let key_chars = key.chars().count();
-        if key_chars == 0 || key_chars > 128 || key.starts_with("aws:") {
+        if !(TAG_KEY_MIN..=TAG_KEY_MAX).contains(&key_chars) || key.starts_with("aws:") {
             return Err(ApiError::InvalidTagParameter(format!(
-                "Tag key '{key}' must be 1 to 128 characters and must not start with 'aws:'"
+                "Tag key '{key}' must be {TAG_KEY_MIN} to {TAG_KEY_MAX} characters and must not start with 'aws:'"
             )));
         }
-        if value.chars().count() > 256 {
+        if value.chars().count() > TAG_VALUE_MAX {
             return Err(ApiError::InvalidTagParameter(format!(
-                "The value of tag '{key}' must be at most 256 characters"
+                "The value of tag '{key}' must be at most {TAG_VALUE_MAX} characters"
             )));
         }
     }
@@ -150,7 +152,7 @@ fn check_filters(
     const FIELD: &str = "imageTagMutabilityExclusionFilters";
     let mut checked = Vec::new();
     if let Some(filters) = filters {
-        validate::items(FIELD, filters, 1, 5)?;
+        validate::items(FIELD, filters, EXCLUSION_FILTERS_MIN, EXCLUSION_FILTERS_MAX)?;
         for (i, filter) in filters.iter().enumerate() {
             let kind =
                 validate::required(&format!("{FIELD}[{i}].filterType"), &filter.filter_type)?;
@@ -187,7 +189,12 @@ fn check_encryption(
     let kind = validate::required(FIELD, &enc.encryption_type)?;
     validate::one_of(FIELD, kind, ENCRYPTION_TYPES)?;
     if let Some(key) = &enc.kms_key {
-        validate::length("encryptionConfiguration.kmsKey", key, 1, 2048)?;
+        validate::length(
+            "encryptionConfiguration.kmsKey",
+            key,
+            KMS_KEY_MIN,
+            KMS_KEY_MAX,
+        )?;
     }
     let key = match (kind.as_str(), &enc.kms_key) {
         ("AES256", Some(_)) => {
@@ -302,7 +309,7 @@ pub struct PolicyInput {
 pub fn set_policy(ctx: &Ctx<'_>, input: PolicyInput) -> Result<Value, ApiError> {
     let (registry, name) = target(ctx, &input.registry_id, &input.repository_name)?;
     let text = validate::required("policyText", &input.policy_text)?;
-    validate::length("policyText", text, 0, 10240)?;
+    validate::length("policyText", text, 0, POLICY_TEXT_MAX_CHARS)?;
     policy::check(text)?;
     let mut store = ctx.shared.store();
     store.repo_mut(registry, name)?.policy = Some(text.clone());
