@@ -20,7 +20,7 @@
 //! - [`listener`]: the accept loop (connection cap, handshake timeout,
 //!   keepalive, accept back-off) of every listener;
 //! - [`token_cache`]: the authorization-token cache;
-//! - [`layers`]: the streaming fan-out for BatchCheckLayerAvailability;
+//! - [`layer_check`]: the streaming fan-out for BatchCheckLayerAvailability;
 //! - [`metrics`]: Prometheus metrics and their listener;
 //! - [`service`]: the thin tonic handlers;
 //! - [`transfer`]: the streaming layer push and pull;
@@ -41,7 +41,7 @@ pub mod convert;
 pub mod deadline;
 pub mod emulator;
 pub mod error;
-pub mod layers;
+pub mod layer_check;
 pub mod listener;
 pub mod metrics;
 pub mod model;

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::convert::requests;
 use crate::deadline;
 use crate::error::{Error, UpstreamError};
-use crate::layers;
+use crate::layer_check;
 use crate::metrics::Metrics;
 use crate::model::Action;
 use crate::pb;
@@ -180,7 +180,7 @@ impl EcrFacade {
 
 #[tonic::async_trait]
 impl EcrService for EcrFacade {
-    type BatchCheckLayerAvailabilityStream = layers::LayerStream;
+    type BatchCheckLayerAvailabilityStream = layer_check::LayerStream;
 
     async fn batch_check_layer_availability(
         &self,
@@ -196,7 +196,7 @@ impl EcrService for EcrFacade {
         } = request;
         let client = self.client.clone();
         let metrics = Arc::clone(&self.metrics);
-        let receiver = layers::fan_out(
+        let receiver = layer_check::fan_out(
             layer_digests,
             self.settings.upstream_concurrency,
             deadline,
