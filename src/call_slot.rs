@@ -120,6 +120,19 @@ impl Slot {
         }
     }
 
+    /// Gives the global permit back before the call ends: its handler has
+    /// produced a unary answer, so what is left is sending bytes already in
+    /// memory — no work the global limit bounds. A client that does not
+    /// read (a zero receive window) then holds only its connection's slots
+    /// and its caller's share, and the send watchdog still ends the call and
+    /// closes its connection.
+    pub(crate) fn release_global(&self) {
+        let permit = lock(&self.0.ending)
+            .as_mut()
+            .and_then(|ending| ending._global.take());
+        drop(permit);
+    }
+
     /// Holds `guard` until the call ends (released at once if it has).
     pub fn attach_caller(&self, guard: CallerGuard) {
         if let Some(ending) = lock(&self.0.ending).as_mut() {
@@ -372,6 +385,32 @@ mod tests {
         assert!(!call.expired());
         drop(EndGuard(call.clone()));
         assert_eq!(metrics.rpcs_in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answered_call_gives_its_global_permit_back_but_stays_watched() {
+        let metrics = Metrics::new();
+        let limiter = Arc::new(Semaphore::new(1));
+        let connection = Arc::new(Semaphore::new(1));
+        let watchdog = Watchdog::default();
+        let call = slot(&metrics, &limiter, Duration::from_secs(60));
+        if let Some(ending) = lock(&call.0.ending).as_mut() {
+            ending._connection = Some(Arc::clone(&connection).try_acquire_owned().unwrap());
+        }
+        watchdog.watch(&call, Some(Instant::now() + Duration::from_secs(1)));
+        call.release_global();
+        // Another call can start while the answer waits for its client...
+        assert_eq!(limiter.available_permits(), 1);
+        // ...but the connection's slot and the call itself are still held.
+        assert_eq!(connection.available_permits(), 0);
+        assert_eq!(metrics.rpcs_in_flight(), 1);
+        tokio::time::sleep(Duration::from_millis(1100) + SEND_GRACE).await;
+        assert!(call.expired());
+        assert_eq!(connection.available_permits(), 1);
+        assert_eq!(metrics.rpcs_in_flight(), 0);
+        // Releasing again, or after the end, is a no-op.
+        call.release_global();
+        assert_eq!(limiter.available_permits(), 1);
     }
 
     #[tokio::test]

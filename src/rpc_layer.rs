@@ -11,6 +11,9 @@
 //!   and a call past its connection's cap (`CallLimits::per_connection`)
 //!   when its headers arrive;
 //!   health and reflection are exempt so probes keep answering;
+//!   a unary call gives its global slot back once its handler has answered
+//!   (what is left is sending an answer already in memory, bounded by the
+//!   connection's slot and `--send-timeout`), a stream when it ends;
 //! - the call's deadline, fixed when its headers arrive
 //!   ([`CallLimits::budget`]) and handed to the handler as a
 //!   [`CallDeadline`]: receiving the request and running the handler are cut
@@ -258,9 +261,16 @@ where
                 return Ok(response);
             }
             if deadline.is_some() {
-                // A unary answer is ready: taking it is up to the client.
+                // A unary answer is ready: taking it is up to the client,
+                // within --send-timeout. Its work is done, so its global
+                // slot goes back now (a client that never reads must not
+                // starve the others); its connection's slot stays until the
+                // body ends. A stream keeps its slot: its handler works on.
                 let send_by = (!stream).then(|| Instant::now() + send_timeout);
                 watchdog.watch(&guard.0, send_by);
+                if !stream {
+                    guard.0.release_global();
+                }
             }
             Ok(response.map(|body| {
                 Body::new(EndOnTrailers {
