@@ -42,7 +42,7 @@ use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::call_bounds::CallLimits;
-use crate::call_slot::{EndGuard, Ending, Slot, Watchdog};
+use crate::call_slot::{EndGuard, Ending, Slot, Unsent, Watchdog};
 use crate::deadline::{self, CallDeadline};
 use crate::error::FACADE_DOMAIN;
 use crate::listener::ConnInfo;
@@ -74,6 +74,10 @@ pub struct RpcLayer {
     max_concurrent: usize,
     limits: CallLimits,
     watchdog: Watchdog,
+    /// Answered unary calls waiting for their client, at most
+    /// `max_concurrent` (as many as held their global slot before they gave
+    /// it back at the answer, so no more memory waits than then).
+    unsent: Unsent,
 }
 
 impl RpcLayer {
@@ -86,6 +90,7 @@ impl RpcLayer {
             max_concurrent,
             limits: CallLimits::default(),
             watchdog: Watchdog::default(),
+            unsent: Unsent::new(max_concurrent),
         }
     }
 
@@ -236,6 +241,7 @@ where
         request.extensions_mut().insert(slot.clone());
         let guard = EndGuard(slot);
         let watchdog = self.layer.watchdog.clone();
+        let unsent = self.layer.unsent.clone();
         let send_timeout = self.layer.limits.send_timeout;
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
@@ -265,11 +271,13 @@ where
                 // within --send-timeout. Its work is done, so its global
                 // slot goes back now (a client that never reads must not
                 // starve the others); its connection's slot stays until the
-                // body ends. A stream keeps its slot: its handler works on.
+                // body ends, and past `max_concurrent` waiting answers the
+                // oldest is ended. A stream keeps its slot: its handler
+                // works on.
                 let send_by = (!stream).then(|| Instant::now() + send_timeout);
                 watchdog.watch(&guard.0, send_by);
                 if !stream {
-                    guard.0.release_global();
+                    guard.0.answer_ready(&unsent);
                 }
             }
             Ok(response.map(|body| {

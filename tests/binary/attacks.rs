@@ -246,8 +246,9 @@ async fn headers_only_streams_take_a_connections_share_and_end_at_the_deadline()
 /// Complete requests on connections that never open their receive window,
 /// as many as the global limit: their answers are ready, so they hold their
 /// connections' slots but not the server's, and a good caller is answered
-/// while they wait; past --send-timeout (long before the 60 s deadline)
-/// they end and their connections are closed.
+/// while they wait; past the cap of waiting answers the oldest is ended, and
+/// past --send-timeout (long before the 60 s deadline) the rest, their
+/// connections closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
     let facade = Facade::start(&[
@@ -278,12 +279,15 @@ async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
         .unwrap();
     facade.await_metric("ecr_facade_rpcs_in_flight", 64.0).await;
     facade.good_call(Duration::from_secs(2)).await.unwrap();
-    // The good call was answered while all 64 unread answers still waited.
+    // The good call was answered while the unread answers still waited; its
+    // own answer, the 65th waiting past a cap of 64, ended the oldest unread
+    // one and closed that connection (its 8 calls), not the others.
     let series = |code: &str| {
         format!(r#"ecr_facade_rpc_requests_total{{method="{DESCRIBE}",code="{code}"}}"#)
     };
     assert_eq!(facade.metric(&series("Ok")).await, 1.0);
-    assert_eq!(facade.metric("ecr_facade_rpcs_in_flight").await, 64.0);
+    facade.await_metric("ecr_facade_rpcs_in_flight", 56.0).await;
+    assert_eq!(facade.metric(&series("DeadlineExceeded")).await, 1.0);
     facade.await_metric("ecr_facade_rpcs_in_flight", 0.0).await;
     // The first call to expire closes its connection, which ends the
     // connection's other calls as Cancelled.
