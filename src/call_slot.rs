@@ -25,6 +25,9 @@ use crate::caller_share::CallerGuard;
 use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
 
+mod unsent;
+pub(crate) use unsent::Unsent;
+
 /// What one call holds until it ends, and what ending it records.
 pub(crate) struct Ending {
     pub span: Span,
@@ -81,6 +84,8 @@ struct Inner {
     expired: AtomicBool,
     /// The watchdog entry, removed when the call ends.
     watched: Mutex<Option<WatchEntry>>,
+    /// The entry among the answers waiting for their client.
+    unsent: Mutex<Option<unsent::UnsentEntry>>,
 }
 
 /// A handle on one call's slot (cheap to clone; request extensions carry
@@ -104,6 +109,7 @@ impl Slot {
             client_gone: AtomicBool::new(false),
             expired: AtomicBool::new(false),
             watched: Mutex::new(None),
+            unsent: Mutex::new(None),
         }))
     }
 
@@ -118,6 +124,20 @@ impl Slot {
         if let Some(ending) = lock(&self.0.ending).as_mut() {
             ending._global = Some(permit);
         }
+    }
+
+    /// The call's unary answer is ready: its global permit goes back before
+    /// the call ends, as what is left is sending bytes already in memory —
+    /// no work the global limit bounds. A client that does not read (a zero
+    /// receive window) then holds only its connection's slots and its
+    /// caller's share; the send watchdog still ends the call and closes its
+    /// connection, and `unsent` caps how many such answers wait at once.
+    pub(crate) fn answer_ready(&self, unsent: &Unsent) {
+        let permit = lock(&self.0.ending)
+            .as_mut()
+            .and_then(|ending| ending._global.take());
+        drop(permit);
+        unsent.push(self);
     }
 
     /// Holds `guard` until the call ends (released at once if it has).
@@ -149,6 +169,9 @@ impl Slot {
         {
             lock(&watchdog.entries).remove(&key);
         }
+        if let Some(entry) = lock(&self.0.unsent).take() {
+            Unsent::forget(entry);
+        }
         let client_failed = matches!(code, tonic::Code::Unknown | tonic::Code::Internal);
         let code = if client_failed && self.0.client_gone.load(Ordering::Relaxed) {
             tonic::Code::Cancelled
@@ -162,13 +185,10 @@ impl Slot {
     /// call's slots come back, and its connection is closed — hyper polls a
     /// response body only when the client's window has room, so the stream
     /// cannot be ended on its own while the client does not read.
-    fn expire(&self) {
+    fn expire(&self, why: &'static str) {
         self.0.expired.store(true, Ordering::Release);
         let conn = lock(&self.0.ending).as_mut().and_then(|ending| {
-            tracing::warn!(
-                parent: &ending.span,
-                "the client did not take the answer in time; closing its connection"
-            );
+            tracing::warn!(parent: &ending.span, "{why}");
             ending.conn.take()
         });
         self.finish(tonic::Code::DeadlineExceeded);
@@ -289,7 +309,8 @@ async fn sweep(shared: Weak<WatchShared>, wake: Arc<Notify>) {
                 entries.first_key_value().map(|(key, _)| key.0)
             };
             for call in due.iter().filter_map(Weak::upgrade) {
-                Slot(call).expire();
+                Slot(call)
+                    .expire("the client did not take the answer in time; closing its connection");
             }
             next
         };
@@ -372,6 +393,54 @@ mod tests {
         assert!(!call.expired());
         drop(EndGuard(call.clone()));
         assert_eq!(metrics.rpcs_in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answered_call_gives_its_global_permit_back_but_stays_watched() {
+        let metrics = Metrics::new();
+        let limiter = Arc::new(Semaphore::new(1));
+        let connection = Arc::new(Semaphore::new(1));
+        let watchdog = Watchdog::default();
+        let unsent = Unsent::new(8);
+        let call = slot(&metrics, &limiter, Duration::from_secs(60));
+        if let Some(ending) = lock(&call.0.ending).as_mut() {
+            ending._connection = Some(Arc::clone(&connection).try_acquire_owned().unwrap());
+        }
+        watchdog.watch(&call, Some(Instant::now() + Duration::from_secs(1)));
+        call.answer_ready(&unsent);
+        // Another call can start while the answer waits for its client...
+        assert_eq!(limiter.available_permits(), 1);
+        // ...but the connection's slot and the call itself are still held.
+        assert_eq!(connection.available_permits(), 0);
+        assert_eq!(metrics.rpcs_in_flight(), 1);
+        assert_eq!(unsent.len(), 1);
+        tokio::time::sleep(Duration::from_millis(1100) + SEND_GRACE).await;
+        assert!(call.expired());
+        assert_eq!(connection.available_permits(), 1);
+        assert_eq!(metrics.rpcs_in_flight(), 0);
+        assert_eq!(unsent.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_cap_the_oldest_waiting_answer_is_ended() {
+        let metrics = Metrics::new();
+        let limiter = Arc::new(Semaphore::new(3));
+        let unsent = Unsent::new(2);
+        let calls: Vec<_> = (0..3)
+            .map(|_| slot(&metrics, &limiter, Duration::from_secs(60)))
+            .collect();
+        calls[0].answer_ready(&unsent);
+        calls[1].answer_ready(&unsent);
+        assert!(!calls[0].expired());
+        calls[2].answer_ready(&unsent);
+        assert!(calls[0].expired());
+        assert!(!calls[1].expired() && !calls[2].expired());
+        assert_eq!(unsent.len(), 2);
+        assert_eq!(metrics.rpcs_in_flight(), 2);
+        // An answer taken leaves the queue.
+        calls[1].finish(tonic::Code::Ok);
+        assert_eq!(unsent.len(), 1);
+        assert_eq!(limiter.available_permits(), 3);
     }
 
     #[tokio::test]

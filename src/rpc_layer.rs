@@ -11,6 +11,9 @@
 //!   and a call past its connection's cap (`CallLimits::per_connection`)
 //!   when its headers arrive;
 //!   health and reflection are exempt so probes keep answering;
+//!   a unary call gives its global slot back once its handler has answered
+//!   (what is left is sending an answer already in memory, bounded by the
+//!   connection's slot and `--send-timeout`), a stream when it ends;
 //! - the call's deadline, fixed when its headers arrive
 //!   ([`CallLimits::budget`]) and handed to the handler as a
 //!   [`CallDeadline`]: receiving the request and running the handler are cut
@@ -39,7 +42,7 @@ use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::call_bounds::CallLimits;
-use crate::call_slot::{EndGuard, Ending, Slot, Watchdog};
+use crate::call_slot::{EndGuard, Ending, Slot, Unsent, Watchdog};
 use crate::deadline::{self, CallDeadline};
 use crate::error::FACADE_DOMAIN;
 use crate::listener::ConnInfo;
@@ -71,6 +74,10 @@ pub struct RpcLayer {
     max_concurrent: usize,
     limits: CallLimits,
     watchdog: Watchdog,
+    /// Answered unary calls waiting for their client, at most
+    /// `max_concurrent` (as many as held their global slot before they gave
+    /// it back at the answer, so no more memory waits than then).
+    unsent: Unsent,
 }
 
 impl RpcLayer {
@@ -83,6 +90,7 @@ impl RpcLayer {
             max_concurrent,
             limits: CallLimits::default(),
             watchdog: Watchdog::default(),
+            unsent: Unsent::new(max_concurrent),
         }
     }
 
@@ -233,6 +241,7 @@ where
         request.extensions_mut().insert(slot.clone());
         let guard = EndGuard(slot);
         let watchdog = self.layer.watchdog.clone();
+        let unsent = self.layer.unsent.clone();
         let send_timeout = self.layer.limits.send_timeout;
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
@@ -258,9 +267,18 @@ where
                 return Ok(response);
             }
             if deadline.is_some() {
-                // A unary answer is ready: taking it is up to the client.
+                // A unary answer is ready: taking it is up to the client,
+                // within --send-timeout. Its work is done, so its global
+                // slot goes back now (a client that never reads must not
+                // starve the others); its connection's slot stays until the
+                // body ends, and past `max_concurrent` waiting answers the
+                // oldest is ended. A stream keeps its slot: its handler
+                // works on.
                 let send_by = (!stream).then(|| Instant::now() + send_timeout);
                 watchdog.watch(&guard.0, send_by);
+                if !stream {
+                    guard.0.answer_ready(&unsent);
+                }
             }
             Ok(response.map(|body| {
                 Body::new(EndOnTrailers {

@@ -243,9 +243,12 @@ async fn headers_only_streams_take_a_connections_share_and_end_at_the_deadline()
     facade.good_call(Duration::from_secs(2)).await.unwrap();
 }
 
-/// Complete requests on connections that never open their receive window:
-/// the answers cannot be sent, so past --send-timeout (long before the 60 s
-/// deadline) the slots come back and the connections are closed.
+/// Complete requests on connections that never open their receive window,
+/// as many as the global limit: their answers are ready, so they hold their
+/// connections' slots but not the server's, and a good caller is answered
+/// while they wait; past the cap of waiting answers the oldest is ended, and
+/// past --send-timeout (long before the 60 s deadline) the rest, their
+/// connections closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
     let facade = Facade::start(&[
@@ -254,11 +257,11 @@ async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
         "--max-concurrent-rpcs-per-connection",
         "8",
         "--send-timeout",
-        "1s",
+        "3s",
     ]);
     let mut conns = Vec::new();
     let mut calls = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..8 {
         let mut conn = RawConn::open(facade.addr, Some(0)).await;
         for _ in 0..8 {
             let (response, mut body) = conn.start(DESCRIBE, None).await;
@@ -268,18 +271,30 @@ async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
         }
         conns.push(conn);
     }
-    facade.await_metric("ecr_facade_rpcs_in_flight", 32.0).await;
+    // Every answer is ready once its headers arrive (they need no window).
+    let (responses, _bodies): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
+    let _answered = tokio::time::timeout(HANG, futures::future::try_join_all(responses))
+        .await
+        .unwrap()
+        .unwrap();
+    facade.await_metric("ecr_facade_rpcs_in_flight", 64.0).await;
     facade.good_call(Duration::from_secs(2)).await.unwrap();
-    facade.await_metric("ecr_facade_rpcs_in_flight", 0.0).await;
-    // The first call to expire closes its connection, which ends the
-    // connection's other calls as Cancelled.
+    // The good call was answered while the unread answers still waited; its
+    // own answer, the 65th waiting past a cap of 64, ended the oldest unread
+    // one and closed that connection (its 8 calls), not the others.
     let series = |code: &str| {
         format!(r#"ecr_facade_rpc_requests_total{{method="{DESCRIBE}",code="{code}"}}"#)
     };
+    assert_eq!(facade.metric(&series("Ok")).await, 1.0);
+    facade.await_metric("ecr_facade_rpcs_in_flight", 56.0).await;
+    assert_eq!(facade.metric(&series("DeadlineExceeded")).await, 1.0);
+    facade.await_metric("ecr_facade_rpcs_in_flight", 0.0).await;
+    // The first call to expire closes its connection, which ends the
+    // connection's other calls as Cancelled.
     let expired = facade.metric(&series("DeadlineExceeded")).await;
     let cancelled = facade.metric(&series("Cancelled")).await;
-    assert!(expired >= 4.0, "{expired} expired");
-    assert_eq!(expired + cancelled, 32.0);
+    assert!(expired >= 8.0, "{expired} expired");
+    assert_eq!(expired + cancelled, 64.0);
     for conn in conns {
         conn.closed().await;
     }

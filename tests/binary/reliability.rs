@@ -215,6 +215,17 @@ async fn reliability_table() {
     );
     rows.push(
         measure(
+            "zero receive window",
+            "64 connections × 128 complete requests, defaults".into(),
+            None,
+            &[],
+            None,
+            |addr| zero_window(addr, 64, 128),
+        )
+        .await,
+    );
+    rows.push(
+        measure(
             "one low-privilege token",
             "policy, --max-concurrent-rpcs 8; 4 connections × 8 headers-only streams".into(),
             None,
