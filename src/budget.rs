@@ -9,8 +9,9 @@
 //! any of its bytes are buffered. A message over its method's limit is
 //! refused with OUT_OF_RANGE (what tonic's own limit answers) before its
 //! bytes are read; one that fits is charged to the global budget of request
-//! bytes in flight, and held until the call's response ends (the decoded
-//! request lives as long as the handler). With the budget spent, the call is
+//! bytes in flight, and held until the handler has answered (the decoded
+//! request lives as long as the handler; a streamed answer holds it until
+//! the stream ends), so a client that never reads holds no budget. With the budget spent, the call is
 //! refused at once with RESOURCE_EXHAUSTED and a `RetryInfo`.
 //!
 //! The budget counts wire bytes; the decoded request and the work done on it

@@ -49,6 +49,7 @@ use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
 
 mod gate;
+pub(crate) use gate::is_server_streaming;
 use gate::{Gate, GatedRequest};
 
 /// Header carrying the request id.

@@ -74,8 +74,8 @@ pub struct Budgeted<S> {
 }
 
 /// The charge of one call, shared by its request and response bodies: the
-/// decoded request outlives its body, so the bytes stay charged until both
-/// are gone.
+/// decoded request outlives its body, so the bytes stay charged until the
+/// handler has answered (unary) or the answer's stream ends.
 type Charge = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
 
 impl<S> Service<http::Request<Body>> for Budgeted<S>
@@ -101,6 +101,9 @@ where
                 self.layer.settings.max_request_bytes_in_flight,
             )
         });
+        // A unary call's request is done with once its answer is ready; a
+        // streamed answer's handler may still hold it.
+        let answer_streams = crate::rpc_layer::is_server_streaming(path);
         let method = path.rsplit('/').next().unwrap_or_default().to_owned();
         let charge = Charge::default();
         let request_charge = Arc::clone(&charge);
@@ -117,6 +120,12 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
+            if !answer_streams {
+                // Released now, not when the answer has been sent: a client
+                // that never reads its answers must not hold the budget.
+                charge.lock().expect("budget charge lock").take();
+                return Ok(response);
+            }
             Ok(response.map(|body| Body::new(Held { body, charge })))
         })
     }

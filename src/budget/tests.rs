@@ -180,13 +180,25 @@ async fn a_message_over_its_methods_limit_is_out_of_range() {
 }
 
 #[tokio::test]
-async fn bytes_stay_charged_until_the_response_ends_and_the_budget_refuses_past_it() {
+async fn a_unary_answer_gives_its_bytes_back_before_it_is_sent() {
+    // A client that never reads its answers (a zero receive window) must
+    // not hold the budget: the double's answer never ends, yet the request's
+    // bytes are free once the handler has answered.
     let layer = layer(100_000);
-    let first = call(&layer, CREATE, vec![message(60_000)]).await;
+    let unread = call(&layer, CREATE, vec![message(60_000)]).await;
+    assert!(matches!(unread, Answer::InFlight(_)), "{unread:?}");
+    assert_eq!(layer.available(), 100_000);
+}
+
+#[tokio::test]
+async fn bytes_stay_charged_until_the_response_ends_and_the_budget_refuses_past_it() {
+    // A streamed answer (the layer check) may still be using its request.
+    let layer = layer(100_000);
+    let first = call(&layer, CHECK, vec![message(60_000)]).await;
     assert!(matches!(first, Answer::InFlight(_)), "{first:?}");
     assert_eq!(layer.available(), 40_000);
 
-    let status = call(&layer, CREATE, vec![message(50_000)]).await.refused();
+    let status = call(&layer, CHECK, vec![message(50_000)]).await.refused();
     assert_eq!(status.code(), Code::ResourceExhausted);
     let details = status.get_error_details();
     assert_eq!(
@@ -201,7 +213,7 @@ async fn bytes_stay_charged_until_the_response_ends_and_the_budget_refuses_past_
 
     drop(first);
     assert_eq!(layer.available(), 100_000);
-    let again = call(&layer, CREATE, vec![message(50_000)]).await;
+    let again = call(&layer, CHECK, vec![message(50_000)]).await;
     assert!(matches!(again, Answer::InFlight(_)), "{again:?}");
 }
 

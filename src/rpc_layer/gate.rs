@@ -54,7 +54,7 @@ pub(super) fn is_client_streaming(path: &str) -> bool {
 }
 
 /// Whether `path` names a server-streaming method.
-pub(super) fn is_server_streaming(path: &str) -> bool {
+pub(crate) fn is_server_streaming(path: &str) -> bool {
     STREAMING.1.iter().any(|method| method == path)
 }
 
