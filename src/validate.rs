@@ -227,6 +227,25 @@ fn length_violation(value: &str, min: usize, max: usize) -> Option<String> {
     }
 }
 
+/// Requests whose only members are `registry_id` and `repository_name`.
+macro_rules! registry_and_repository {
+    ($($request:ident),+ $(,)?) => {$(
+        impl Validate for pb::$request {
+            fn validate(&self, _: &Limits, v: &mut Violations) {
+                v.registry_id("registry_id", self.registry_id.as_deref());
+                v.repository_name("repository_name", &self.repository_name);
+            }
+        }
+    )+};
+}
+
+registry_and_repository!(
+    DeleteRepositoryRequest,
+    DeleteRepositoryPolicyRequest,
+    GetRepositoryPolicyRequest,
+    InitiateLayerUploadRequest,
+);
+
 impl Validate for pb::BatchCheckLayerAvailabilityRequest {
     fn validate(&self, limits: &Limits, v: &mut Violations) {
         v.registry_id("registry_id", self.registry_id.as_deref());
@@ -350,20 +369,6 @@ impl Validate for pb::CreateRepositoryRequest {
     }
 }
 
-impl Validate for pb::DeleteRepositoryRequest {
-    fn validate(&self, _: &Limits, v: &mut Violations) {
-        v.registry_id("registry_id", self.registry_id.as_deref());
-        v.repository_name("repository_name", &self.repository_name);
-    }
-}
-
-impl Validate for pb::DeleteRepositoryPolicyRequest {
-    fn validate(&self, _: &Limits, v: &mut Violations) {
-        v.registry_id("registry_id", self.registry_id.as_deref());
-        v.repository_name("repository_name", &self.repository_name);
-    }
-}
-
 impl Validate for pb::DescribeImagesRequest {
     fn validate(&self, _: &Limits, v: &mut Violations) {
         v.registry_id("registry_id", self.registry_id.as_deref());
@@ -450,20 +455,6 @@ impl Validate for pb::GetDownloadUrlForLayerRequest {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
         v.layer_digest("layer_digest", &self.layer_digest);
-    }
-}
-
-impl Validate for pb::GetRepositoryPolicyRequest {
-    fn validate(&self, _: &Limits, v: &mut Violations) {
-        v.registry_id("registry_id", self.registry_id.as_deref());
-        v.repository_name("repository_name", &self.repository_name);
-    }
-}
-
-impl Validate for pb::InitiateLayerUploadRequest {
-    fn validate(&self, _: &Limits, v: &mut Violations) {
-        v.registry_id("registry_id", self.registry_id.as_deref());
-        v.repository_name("repository_name", &self.repository_name);
     }
 }
 

@@ -79,6 +79,29 @@ async fn push(
         .expect("a result")
 }
 
+/// Opens a push whose chunks the test sends as it goes: the sender (its
+/// header already sent) and the stream of answers.
+async fn open_push(
+    client: &mut EcrServiceClient<Channel>,
+    header: pb::PushLayerHeader,
+) -> (
+    tokio::sync::mpsc::Sender<pb::PushLayerRequest>,
+    tonic::Streaming<pb::PushLayerResponse>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::PushLayerRequest {
+        message: Some(Send::Header(header)),
+    })
+    .await
+    .unwrap();
+    let answers = client
+        .push_layer(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, answers)
+}
+
 /// Pulls a whole layer (from `offset`), checking the stream's framing.
 async fn pull(
     client: &mut EcrServiceClient<Channel>,
@@ -756,17 +779,7 @@ async fn a_broken_push_resumes_from_the_committed_byte() {
     create(&mut client, &name).await;
     let layer = layer_bytes(25 * MIB, 20);
     let (mut breakable, cut) = breakable_client(&facade).await;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::PushLayerRequest {
-        message: Some(Send::Header(header(&name))),
-    })
-    .await
-    .unwrap();
-    let mut answers = breakable
-        .push_layer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut answers) = open_push(&mut breakable, header(&name)).await;
     let sender = tokio::spawn(async move {
         for part in layer_bytes(25 * MIB, 20).chunks(MIB) {
             if tx
@@ -806,17 +819,7 @@ async fn a_broken_push_resumes_from_the_committed_byte() {
         ..header(&name)
     };
     // The first answer says where to go on from; send the rest from there.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::PushLayerRequest {
-        message: Some(Send::Header(resumed_header)),
-    })
-    .await
-    .unwrap();
-    let mut answers = client
-        .push_layer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut answers) = open_push(&mut client, resumed_header).await;
     let Some(Received::Progress(first)) = answers.message().await.unwrap().unwrap().message else {
         panic!("the resumed push reports its progress first");
     };
@@ -898,17 +901,7 @@ async fn pushes_are_capped_and_cancelled_pushes_free_their_slot() {
     let name = unique_name("cap");
     create(&mut client, &name).await;
     let (mut breakable, cut) = breakable_client(&facade).await;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::PushLayerRequest {
-        message: Some(Send::Header(header(&name))),
-    })
-    .await
-    .unwrap();
-    let mut first = breakable
-        .push_layer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut first) = open_push(&mut breakable, header(&name)).await;
     // The push is under way once its first bytes started the upload.
     tx.send(pb::PushLayerRequest {
         message: Some(Send::Chunk(Bytes::from_static(b"first bytes"))),
