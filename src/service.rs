@@ -11,7 +11,6 @@ use std::time::Duration;
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use futures::future::{BoxFuture, FutureExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert::requests;
@@ -25,7 +24,7 @@ use crate::pb::ecr_service_server::EcrService;
 use crate::security::{Authorizer, RepositoryScoped};
 use crate::token_cache::{TokenCache, TokenSource};
 use crate::transfer::{self, Transfer, TransferSettings};
-use crate::upstream::observed;
+use crate::upstream::{EcrTokenSource, observed};
 use crate::validate::{self, Limits, Validate};
 
 /// Knobs of the facade itself.
@@ -66,39 +65,10 @@ pub struct EcrFacade {
     transfer: Transfer,
 }
 
-/// Fetches authorization tokens from ECR for the cache.
-struct EcrTokenSource {
-    client: Client,
-    metrics: Arc<Metrics>,
-}
-
-impl TokenSource for EcrTokenSource {
-    fn fetch(
-        &self,
-        registry_ids: Vec<String>,
-    ) -> BoxFuture<'static, Result<Vec<pb::AuthorizationData>, Error>> {
-        let call = requests::get_authorization_token(&self.client, registry_ids).send();
-        let metrics = Arc::clone(&self.metrics);
-        async move {
-            let output = observed(&metrics, Action::GetAuthorizationToken.name(), call).await?;
-            Ok(output
-                .authorization_data
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect())
-        }
-        .boxed()
-    }
-}
-
 impl EcrFacade {
     /// A facade forwarding to `client`, counting into `metrics`.
     pub fn new(client: Client, settings: FacadeSettings, metrics: Arc<Metrics>) -> Self {
-        let source = Arc::new(EcrTokenSource {
-            client: client.clone(),
-            metrics: Arc::clone(&metrics),
-        });
+        let source = Arc::new(EcrTokenSource::new(client.clone(), Arc::clone(&metrics)));
         Self::with_token_source(client, settings, metrics, source)
     }
 
