@@ -144,6 +144,18 @@ impl Violations {
         }
     }
 
+    /// A page request: `max_results` (ECR's 1–1000) and `next_token`.
+    fn page(&mut self, max_results: Option<i32>, next_token: Option<&str>) {
+        self.range("max_results", max_results, MAX_RESULTS_MIN, MAX_RESULTS_MAX);
+        self.next_token("next_token", next_token);
+    }
+
+    /// An images filter (DescribeImages', ListImages'): two optional enums.
+    fn image_filter(&mut self, tag_status: i32, image_status: i32) {
+        self.enumeration::<pb::TagStatus>("filter.tag_status", tag_status, false);
+        self.enumeration::<pb::ImageStatusFilter>("filter.image_status", image_status, false);
+    }
+
     fn enumeration<E>(&mut self, field: &str, value: i32, required: bool)
     where
         E: TryFrom<i32>,
@@ -374,20 +386,9 @@ impl Validate for pb::DescribeImagesRequest {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
         v.image_ids("image_ids", &self.image_ids, false);
-        v.range(
-            "max_results",
-            self.max_results,
-            MAX_RESULTS_MIN,
-            MAX_RESULTS_MAX,
-        );
-        v.next_token("next_token", self.next_token.as_deref());
+        v.page(self.max_results, self.next_token.as_deref());
         if let Some(filter) = &self.filter {
-            v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
-            v.enumeration::<pb::ImageStatusFilter>(
-                "filter.image_status",
-                filter.image_status,
-                false,
-            );
+            v.image_filter(filter.tag_status, filter.image_status);
         }
         // Doc: "This option cannot be used when you specify images with imageIds."
         if !self.image_ids.is_empty() {
@@ -462,20 +463,9 @@ impl Validate for pb::ListImagesRequest {
     fn validate(&self, _: &Limits, v: &mut Violations) {
         v.registry_id("registry_id", self.registry_id.as_deref());
         v.repository_name("repository_name", &self.repository_name);
-        v.range(
-            "max_results",
-            self.max_results,
-            MAX_RESULTS_MIN,
-            MAX_RESULTS_MAX,
-        );
-        v.next_token("next_token", self.next_token.as_deref());
+        v.page(self.max_results, self.next_token.as_deref());
         if let Some(filter) = &self.filter {
-            v.enumeration::<pb::TagStatus>("filter.tag_status", filter.tag_status, false);
-            v.enumeration::<pb::ImageStatusFilter>(
-                "filter.image_status",
-                filter.image_status,
-                false,
-            );
+            v.image_filter(filter.tag_status, filter.image_status);
         }
     }
 }
