@@ -415,13 +415,7 @@ impl Validate for pb::DescribeRepositoriesRequest {
         for (i, name) in self.repository_names.iter().enumerate() {
             v.repository_name(&format!("repository_names[{i}]"), name);
         }
-        v.range(
-            "max_results",
-            self.max_results,
-            MAX_RESULTS_MIN,
-            MAX_RESULTS_MAX,
-        );
-        v.next_token("next_token", self.next_token.as_deref());
+        v.page(self.max_results, self.next_token.as_deref());
         // Doc: "This option cannot be used when you specify repositories with
         // repositoryNames."
         if !self.repository_names.is_empty() {
