@@ -11,17 +11,15 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use std::pin::Pin;
-
 use futures::{Stream, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::error::{Error, UpstreamError};
 use crate::model::{Action, LIST_LIMIT};
 use crate::pb;
+use crate::producer::{Produced, produced};
 
 /// One stream item.
 pub type Item = Result<pb::BatchCheckLayerAvailabilityResponse, Status>;
@@ -31,13 +29,13 @@ pub const NO_ANSWER_REASON: &str = "ecr returned no result for this digest";
 
 /// The stream handed to tonic: each finished batch, then the terminal
 /// outcome (nothing on success, else the error's status).
-pub type LayerStream = Pin<Box<dyn Stream<Item = Item> + Send>>;
+pub type LayerStream = Produced<pb::BatchCheckLayerAvailabilityResponse>;
 
 /// Starts the fan-out of `digests` over `call` and returns its stream. At
 /// `deadline` the stream ends with DEADLINE_EXCEEDED and the outstanding
 /// upstream calls are dropped — also while the client is not reading.
 ///
-/// Messages go through a bounded channel; the terminal outcome goes through
+/// Messages go through a bounded channel ([`produced`]); the terminal outcome goes through
 /// a oneshot that the producer fills last, so a stream can only end as a
 /// success when the producer said so (if it died, the stream ends INTERNAL).
 pub fn fan_out<F, Fut>(
@@ -51,9 +49,7 @@ where
     Fut: Future<Output = Result<pb::BatchCheckLayerAvailabilityResponse, Error>> + Send + 'static,
 {
     let concurrency = concurrency.max(1);
-    let (tx, rx) = mpsc::channel(concurrency);
-    let (done, outcome) = oneshot::channel::<Result<(), Status>>();
-    tokio::spawn(async move {
+    produced(concurrency, "layer check", move |tx| async move {
         let batches = batches(digests);
         let results = futures::stream::iter(batches)
             .map(move |batch| {
@@ -64,20 +60,8 @@ where
             .buffer_unordered(concurrency);
         // Dropping `results` when this returns cancels every upstream call
         // still running.
-        let result = produce(results, &tx, deadline).await;
-        let _ = done.send(result);
-    });
-    let terminal = futures::stream::once(async move {
-        match outcome.await {
-            Ok(Ok(())) => None,
-            Ok(Err(status)) => Some(Err(status)),
-            Err(_) => Some(Err(Status::internal(
-                "the layer check stopped unexpectedly; the error has been logged",
-            ))),
-        }
+        produce(results, &tx, deadline).await
     })
-    .filter_map(std::future::ready);
-    Box::pin(ReceiverStream::new(rx).chain(terminal))
 }
 
 /// Forwards finished batches until done, the client leaves, a batch fails or

@@ -21,6 +21,7 @@
 //!   keepalive, accept back-off) of every listener;
 //! - [`token_cache`]: the authorization-token cache;
 //! - [`layer_check`]: the streaming fan-out for BatchCheckLayerAvailability;
+//! - [`producer`]: a stream fed by a producer task, ended by its outcome;
 //! - [`metrics`]: Prometheus metrics and their listener;
 //! - [`service`]: the thin tonic handlers;
 //! - [`transfer`]: the streaming layer push and pull;
@@ -46,6 +47,7 @@ pub mod listener;
 pub mod metrics;
 pub mod model;
 pub mod pb;
+pub mod producer;
 pub mod rpc_layer;
 pub mod security;
 pub mod server;

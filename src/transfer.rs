@@ -20,27 +20,22 @@ mod pull;
 mod push;
 mod resume;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ecr::Client;
-use futures::{Stream, StreamExt};
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
+use tokio::sync::Semaphore;
 
-use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::pb;
+use crate::producer::Produced;
 
 pub use push::read_header;
 
 /// The stream PushLayer answers with.
-pub type PushStream = Pin<Box<dyn Stream<Item = Result<pb::PushLayerResponse, Status>> + Send>>;
+pub type PushStream = Produced<pb::PushLayerResponse>;
 /// The stream PullLayer answers with.
-pub type PullStream = Pin<Box<dyn Stream<Item = Result<pb::PullLayerResponse, Status>> + Send>>;
+pub type PullStream = Produced<pb::PullLayerResponse>;
 
 /// Limits and timeouts of layer transfers.
 #[derive(Debug, Clone, Copy)]
@@ -115,35 +110,4 @@ impl Transfer {
     pub fn free_push_slots(&self) -> usize {
         self.inner.pushes.available_permits()
     }
-}
-
-/// Runs `produce` in its own task and returns the stream of what it sends,
-/// ended by its outcome: nothing after an `Ok`, the error's status after an
-/// `Err`, INTERNAL if the task died without saying.
-fn produced<T, F, Fut>(
-    capacity: usize,
-    produce: F,
-) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
-where
-    T: Send + 'static,
-    F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut,
-    Fut: Future<Output = Result<(), Error>> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(capacity);
-    let (done, outcome) = oneshot::channel::<Result<(), Error>>();
-    let work = produce(tx);
-    tokio::spawn(async move {
-        let _ = done.send(work.await);
-    });
-    let terminal = futures::stream::once(async move {
-        match outcome.await {
-            Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(Err(err.to_status())),
-            Err(_) => Some(Err(Status::internal(
-                "the transfer stopped unexpectedly; the error has been logged",
-            ))),
-        }
-    })
-    .filter_map(std::future::ready);
-    Box::pin(ReceiverStream::new(rx).chain(terminal))
 }

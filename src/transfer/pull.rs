@@ -18,11 +18,12 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tonic::{Code, Status};
 
 use super::download::Download;
-use super::{Inner, PullStream, Transfer, produced};
+use super::{Inner, PullStream, Transfer};
 use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
 use crate::model::Action;
 use crate::pb;
+use crate::producer::produced;
 use crate::upstream::observed;
 
 /// Most bytes in one PullLayer message.
@@ -41,7 +42,7 @@ impl Transfer {
         let download = timeout_at(deadline, open(&inner, request, offset))
             .await
             .map_err(|_| deadline_passed())??;
-        Ok(produced(2, move |tx| async move {
+        Ok(produced(2, "transfer", move |tx| async move {
             match timeout_at(deadline, forward(&inner, download, offset, &digest, &tx)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(deadline_passed()),

@@ -26,13 +26,14 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tonic::{Code, Status, Streaming};
 
 use super::resume::Checkpoint;
-use super::{Inner, PUSH_RETRY_DELAY, PushStream, Transfer, produced};
+use super::{Inner, PUSH_RETRY_DELAY, PushStream, Transfer};
 use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
 use crate::model::{Action, LAYER_PART_MAX_BYTES};
 use crate::pb;
 use crate::pb::push_layer_request::Message as Incoming;
 use crate::pb::push_layer_response::Message as Outgoing;
+use crate::producer::produced;
 use crate::upstream::observed;
 
 /// Smallest part the facade uploads (ECR refuses to complete an upload with
@@ -86,7 +87,7 @@ impl Transfer {
                 )
             })?;
         let inner = Arc::clone(&self.inner);
-        Ok(produced(2, move |tx| async move {
+        Ok(produced(2, "transfer", move |tx| async move {
             let _permit = permit;
             let push = Push {
                 inner,
