@@ -254,64 +254,49 @@ fn sha256_digest(bytes: &[u8]) -> String {
     )
 }
 
-/// Pushes a one-layer image into `repository` straight through the SDK (the
-/// facade has no push actions) and returns (layer digest, image digest).
-async fn push_image(upstream: &Upstream, repository: &str, tag: &str) -> (String, String) {
-    let sdk = ecr_client(&upstream_settings(&upstream.url));
+/// Pushes a one-layer image into `repository` through the facade (PushLayer
+/// for its layer and config, PutImage) and returns (layer digest, image
+/// digest).
+async fn push_image(
+    client: &mut EcrServiceClient<Channel>,
+    repository: &str,
+    tag: &str,
+) -> (String, String) {
     let layer = format!("layer of {repository}:{tag}").into_bytes();
-    let layer_digest = sha256_digest(&layer);
-    let upload = sdk
-        .initiate_layer_upload()
-        .repository_name(repository)
-        .send()
+    let config = b"{}";
+    let layer_digest = transfer::push(client, repository, &layer, 1024)
         .await
-        .unwrap();
-    let upload_id = upload.upload_id.unwrap();
-    sdk.upload_layer_part()
-        .repository_name(repository)
-        .upload_id(&upload_id)
-        .part_first_byte(0)
-        .part_last_byte(layer.len() as i64 - 1)
-        .layer_part_blob(aws_smithy_types::Blob::new(layer.clone()))
-        .send()
+        .layer_digest;
+    transfer::push(client, repository, config, 1024).await;
+    let image = client
+        .put_image(pb::PutImageRequest {
+            repository_name: repository.to_owned(),
+            image_manifest: transfer::manifest(config, &layer),
+            image_tag: Some(tag.to_owned()),
+            ..Default::default()
+        })
         .await
-        .unwrap();
-    sdk.complete_layer_upload()
-        .repository_name(repository)
-        .upload_id(&upload_id)
-        .layer_digests(&layer_digest)
-        .send()
-        .await
-        .unwrap();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": layer_digest},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer.len(), "digest": layer_digest}],
-    })
-    .to_string();
-    let put = sdk
-        .put_image()
-        .repository_name(repository)
-        .image_manifest(manifest)
-        .image_tag(tag)
-        .send()
-        .await
-        .unwrap();
-    let image_digest = put.image.unwrap().image_id.unwrap().image_digest.unwrap();
+        .expect("put image")
+        .into_inner()
+        .image
+        .expect("image");
+    let image_digest = image
+        .image_id
+        .and_then(|id| id.image_digest)
+        .expect("digest");
     (layer_digest, image_digest)
 }
 
 async fn images_described_fetched_checked_and_deleted(kind: Kind) {
     let Setup {
-        upstream,
+        upstream: _upstream,
         proxy: _proxy,
         _facade,
         mut client,
     } = setup(kind).await;
     let name = unique_name("images");
     create(&mut client, &name).await;
-    let (layer_digest, image_digest) = push_image(&upstream, &name, "v1").await;
+    let (layer_digest, image_digest) = push_image(&mut client, &name, "v1").await;
 
     let details = client
         .describe_images(pb::DescribeImagesRequest {
@@ -489,14 +474,14 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
 
 async fn force_deletes_a_repository_with_images(kind: Kind) {
     let Setup {
-        upstream,
+        upstream: _upstream,
         proxy: _proxy,
         _facade,
         mut client,
     } = setup(kind).await;
     let name = unique_name("force");
     create(&mut client, &name).await;
-    push_image(&upstream, &name, "latest").await;
+    push_image(&mut client, &name, "latest").await;
     let deleted = client
         .delete_repository(pb::DeleteRepositoryRequest {
             repository_name: name.clone(),

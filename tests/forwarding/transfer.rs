@@ -66,7 +66,7 @@ async fn push_messages(
 }
 
 /// Pushes `bytes` into `repository` in chunks of `chunk` bytes.
-async fn push(
+pub(super) async fn push(
     client: &mut EcrServiceClient<Channel>,
     repository: &str,
     bytes: &[u8],
@@ -172,7 +172,7 @@ fn tar_layer(name: &str, contents: &[u8]) -> Vec<u8> {
 }
 
 /// A Docker v2 schema 2 manifest for one config and one layer.
-fn manifest(config: &[u8], layer: &[u8]) -> String {
+pub(super) fn manifest(config: &[u8], layer: &[u8]) -> String {
     manifest_of(config, &[layer])
 }
 
