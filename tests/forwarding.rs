@@ -9,7 +9,7 @@ mod common;
 mod transfer;
 
 use common::proxy::Proxy;
-use common::{TestFacade, digest, ecr_client, moto, unique_name, upstream_settings};
+use common::{TestFacade, digest, ecr_client, moto, sha256_digest, unique_name, upstream_settings};
 use ecr_facade::emulator::{Emulator, EmulatorConfig};
 use ecr_facade::pb;
 use ecr_facade::pb::ecr_service_client::EcrServiceClient;
@@ -243,15 +243,6 @@ async fn repository_lifecycle(kind: Kind) {
         .await
         .unwrap_err();
     assert_ecr_error(&missing, Code::NotFound, "RepositoryNotFoundException");
-}
-
-fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let hash = Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
 }
 
 /// Pushes a one-layer image into `repository` through the facade (PushLayer

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::Proxy;
-use common::{FacadeBuilder, TestFacade, digest, moto, repo_root, venv_bin};
+use common::{FacadeBuilder, TestFacade, digest, moto, repo_root, sha256_digest, venv_bin};
 use ecr_facade::pb;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -495,15 +495,6 @@ fn grpcurl_with_input(args: &[&str], input: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex_string(&Sha256::digest(bytes))
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 async fn facade_on_emulator() -> (ecr_facade::emulator::Emulator, TestFacade) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let emulator = ecr_facade::emulator::Emulator::start(listener, Default::default())
@@ -545,7 +536,7 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
         let (ok, out) = call("PushLayer", input).await.unwrap();
         assert!(ok, "{out}");
         assert!(
-            out.contains(&format!(r#""layerDigest": "sha256:{}""#, sha256_hex(blob))),
+            out.contains(&format!(r#""layerDigest": "{}""#, sha256_digest(blob))),
             "{out}"
         );
     }
@@ -553,9 +544,9 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                   "size": config.len(), "digest": format!("sha256:{}", sha256_hex(&config))},
+                   "size": config.len(), "digest": sha256_digest(&config)},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar",
-                    "size": layer.len(), "digest": format!("sha256:{}", sha256_hex(&layer))}],
+                    "size": layer.len(), "digest": sha256_digest(&layer)}],
     })
     .to_string();
     let put =
@@ -563,8 +554,8 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
     let (ok, out) = call("PutImage", put.to_string()).await.unwrap();
     assert!(ok, "{out}");
     let pull = format!(
-        r#"{{"repository_name": "{name}", "layer_digest": "sha256:{}"}}"#,
-        sha256_hex(&layer)
+        r#"{{"repository_name": "{name}", "layer_digest": "{}"}}"#,
+        sha256_digest(&layer)
     );
     let (ok, out) = call("PullLayer", pull).await.unwrap();
     assert!(ok, "{out}");

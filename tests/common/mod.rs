@@ -215,3 +215,9 @@ pub fn unique_name(prefix: &str) -> String {
 pub fn digest(i: usize) -> String {
     format!("sha256:{i:064x}")
 }
+
+/// `sha256:<hex>` of `bytes`: the digest ECR names a layer or manifest by.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
