@@ -18,7 +18,7 @@ use crate::caller_share::CallerShareLayer;
 use crate::listener::{Acceptor, FirstRequest};
 use crate::metrics::Metrics;
 use crate::pb;
-use crate::pb::ecr_service_server::EcrServiceServer;
+use crate::pb::ecr_service_server::{EcrService, EcrServiceServer};
 use crate::rpc_layer::RpcLayer;
 use crate::security::Security;
 
@@ -35,7 +35,6 @@ fn panic_response(panic: PanicPayload) -> http::Response<Body> {
     tracing::error!(panic = what, "a handler panicked");
     tonic::Status::internal("the facade failed internally; the error has been logged").into_http()
 }
-use crate::service::EcrFacade;
 
 /// Request message limit for servers without a [`BudgetLayer`] (the
 /// benchmarks' bare servers); `serve` sets per-method limits instead.
@@ -86,16 +85,19 @@ impl Default for ServerSettings {
 
 /// Serves `facade` on the already-bound `listener` until `shutdown`
 /// resolves, then drains in-flight calls for up to `drain_timeout`.
-pub async fn serve(
+///
+/// `facade` is [`crate::service::EcrFacade`] in the binary; generic so that tests serve a
+/// double of the handlers through exactly this wiring.
+pub async fn serve<S: EcrService>(
     listener: TcpListener,
-    facade: EcrFacade,
+    facade: S,
     settings: ServerSettings,
     metrics: Arc<Metrics>,
     security: Security,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<EcrServiceServer<EcrFacade>>().await;
+    health.set_serving::<EcrServiceServer<S>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -167,9 +169,7 @@ pub async fn serve(
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    health
-        .set_not_serving::<EcrServiceServer<EcrFacade>>()
-        .await;
+    health.set_not_serving::<EcrServiceServer<S>>().await;
     let _ = stop_accepting.send(());
     match tokio::time::timeout(settings.drain_timeout, &mut server).await {
         Ok(result) => result.map_err(Into::into),

@@ -1,5 +1,5 @@
 //! The emulator and the facade started in-process on 127.0.0.1:0, on a
-//! runtime of their own (as `tests/common` does, but kept off the load
+//! runtime of their own (as `tests/it/common.rs` does, but kept off the load
 //! generator's runtime so the two do not share worker threads).
 
 use std::net::SocketAddr;

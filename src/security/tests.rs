@@ -4,7 +4,7 @@ use clap::Parser;
 
 use super::*;
 
-#[path = "../../tests/fixtures/pki.rs"]
+#[path = "../../tests/it/security/pki.rs"]
 pub(crate) mod pki;
 
 use pki::{Pki, TempDir};

@@ -4,7 +4,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ecr-facade");
+use crate::common::binary::BIN;
 
 /// Runs `serve --emulator` with `flags`; a process still running after 30 s
 /// accepted them (it is killed and the test fails).

@@ -6,12 +6,8 @@
 //! The server is `fixtures/guarded.rs`: the security layer and TLS config on
 //! a tonic builder, with handlers that authorize first, as the facade's do.
 
-mod common;
-#[path = "fixtures/guarded.rs"]
 mod guarded;
-#[path = "fixtures/pki.rs"]
 mod pki;
-#[path = "fixtures/setup.rs"]
 mod setup;
 
 use ecr_facade::pb;
@@ -249,15 +245,12 @@ async fn sighup_reloads_the_policy_and_an_invalid_file_keeps_the_old_one() {
 /// the policy reach its handlers through the server wiring of `serve`.
 #[tokio::test]
 async fn the_facade_itself_enforces_mtls_and_the_policy() {
-    use ecr_facade::emulator::{Emulator, EmulatorConfig};
+    use ecr_facade::emulator::EmulatorConfig;
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
     let files = Files::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = Emulator::start(listener, EmulatorConfig::default())
-        .await
-        .unwrap();
-    let mut builder = common::FacadeBuilder::new(&emulator.url());
+    let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
+    let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
     builder.security = ecr_facade::security::Security::from_args(&files.mtls(false)).unwrap();
     let facade = builder.start().await;
     let addr = facade.addr;
@@ -325,7 +318,7 @@ async fn the_facade_itself_enforces_mtls_and_the_policy() {
 /// 999999999999. The real facade refuses both before they reach ECR.
 #[tokio::test]
 async fn the_facade_refuses_registries_the_policy_does_not_grant() {
-    use ecr_facade::emulator::{Emulator, EmulatorConfig};
+    use ecr_facade::emulator::EmulatorConfig;
     use ecr_facade::security::{Security, SecurityArgs, token_sha256_hex};
     use tonic_types::StatusExt;
 
@@ -338,11 +331,8 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
             token_sha256_hex(TOKEN)
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = Emulator::start(listener, EmulatorConfig::default())
-        .await
-        .unwrap();
-    let mut builder = common::FacadeBuilder::new(&emulator.url());
+    let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
+    let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
     builder.security = Security::from_args(&SecurityArgs {
         auth_policy: Some(policy),
         ..SecurityArgs::default()
@@ -425,17 +415,14 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
 
 #[tokio::test]
 async fn a_tls_connection_that_never_makes_a_request_is_closed() {
-    use ecr_facade::emulator::{Emulator, EmulatorConfig};
+    use ecr_facade::emulator::EmulatorConfig;
     use std::time::Duration;
     use tokio::io::AsyncReadExt;
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
     let files = Files::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = Emulator::start(listener, EmulatorConfig::default())
-        .await
-        .unwrap();
-    let mut builder = common::FacadeBuilder::new(&emulator.url());
+    let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
+    let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
     builder.security = ecr_facade::security::Security::from_args(&files.tls()).unwrap();
     builder.server.connections.handshake_timeout = Duration::from_millis(300);
     let facade = builder.start().await;

@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo build --release --bin ecr-facade
 //! ECR_FACADE_BIN=$PWD/target/release/ecr-facade \
-//!   cargo test --test binary reliability -- --ignored --nocapture --test-threads 1
+//!   cargo test --test it binary::reliability -- --ignored --nocapture --test-threads 1
 //! ```
 
 use std::net::SocketAddr;

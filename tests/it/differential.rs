@@ -24,19 +24,14 @@
 //! | GetAuthorizationToken expiresAt | 2015-01-01 | now + 12 h |
 //! | tag move in an IMMUTABLE repository | ImageAlreadyExistsException | ImageTagAlreadyExistsException |
 
-mod common;
-
-use ecr_facade::emulator::{Emulator, EmulatorConfig};
+use ecr_facade::emulator::EmulatorConfig;
 
 #[tokio::test]
 async fn boto3_sees_only_the_documented_differences() {
-    let moto = common::moto();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = Emulator::start(listener, EmulatorConfig::default())
-        .await
-        .unwrap();
-    let script = common::repo_root().join("tests/python/differential.py");
-    let output = tokio::process::Command::new(common::venv_bin("python"))
+    let moto = crate::common::moto();
+    let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
+    let script = crate::common::repo_root().join("tests/python/differential.py");
+    let output = tokio::process::Command::new(crate::common::venv_bin("python"))
         .arg(&script)
         .arg(&moto.url)
         .arg(emulator.url())

@@ -6,9 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use ecr_facade::pb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ecr-facade");
+use crate::common::binary::{BIN, registry_token, terminate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trace_logs_carry_no_registry_password() {
@@ -44,25 +42,8 @@ async fn trace_logs_carry_no_registry_password() {
             break listen;
         }
     };
-    let mut client = pb::ecr_service_client::EcrServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let token = client
-        .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .authorization_data
-        .remove(0)
-        .authorization_token
-        .unwrap();
-    drop(client);
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let token = registry_token(&addr).await;
+    assert_eq!(terminate(&mut child), Some(0));
     reader.join().unwrap();
     seen.extend(lines.try_iter());
 

@@ -1,9 +1,11 @@
 //! Shared integration-test tooling: moto server (the real ECR upstream), a
 //! counting/fault-injecting HTTP proxy in front of it, and the facade started
 //! in-process on an ephemeral loopback port.
-#![allow(dead_code)] // each test binary uses a different part
 
+pub mod binary;
+pub mod images;
 pub mod proxy;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -220,4 +222,15 @@ pub fn digest(i: usize) -> String {
 pub fn sha256_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// GET `url` over plain HTTP: (status, body).
+pub async fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
 }

@@ -40,6 +40,18 @@ impl Reply {
             body: serde_json::json!({ "__type": error_type, "message": message }),
         }
     }
+
+    /// BatchCheckLayerAvailability's answer when none of the asked layers
+    /// (`body`'s `layerDigests`) exists.
+    pub fn all_layers_missing(body: &Value) -> Self {
+        let failures: Vec<Value> = body["layerDigests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| serde_json::json!({"layerDigest": d, "failureCode": "MissingLayerDigest", "failureReason": "absent"}))
+            .collect();
+        Self::ok(serde_json::json!({ "layers": [], "failures": failures }))
+    }
 }
 
 /// Decides, per call, whether the double answers: `(action, body, nth call

@@ -7,225 +7,35 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ecr_facade::emulator::{Emulator, EmulatorConfig};
 use ecr_facade::pb;
 use ecr_facade::pb::ecr_service_client::EcrServiceClient;
 use ecr_facade::pb::push_layer_request::Message as Send;
 use ecr_facade::pb::push_layer_response::Message as Received;
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use super::common::{FacadeBuilder, TestFacade, unique_name};
-use super::{Kind, Setup, assert_ecr_error, create, setup, sha256_digest};
+use crate::common::images::*;
+use crate::common::upstream::{
+    Kind, against_both, assert_ecr_error, create, facade_on_emulator, setup, violated_fields,
+};
+use crate::common::{TestFacade, sha256_digest, unique_name};
 
-const MIB: usize = 1024 * 1024;
-
-/// What a push answered: its progress messages and its result.
-#[derive(Debug, Default)]
-struct Pushed {
-    progress: Vec<pb::PushLayerProgress>,
-    result: Option<pb::PushLayerResult>,
-}
-
-fn header(repository: &str) -> pb::PushLayerHeader {
-    pb::PushLayerHeader {
-        repository_name: repository.to_owned(),
-        ..Default::default()
-    }
-}
-
-fn messages(header: pb::PushLayerHeader, bytes: &[u8], chunk: usize) -> Vec<pb::PushLayerRequest> {
-    let mut messages = vec![pb::PushLayerRequest {
-        message: Some(Send::Header(header)),
-    }];
-    messages.extend(bytes.chunks(chunk.max(1)).map(|c| pb::PushLayerRequest {
-        message: Some(Send::Chunk(Bytes::copy_from_slice(c))),
-    }));
-    messages
-}
-
-/// Sends `messages` as one push and collects every answer.
-async fn push_messages(
-    client: &mut EcrServiceClient<Channel>,
-    messages: Vec<pb::PushLayerRequest>,
-) -> Result<Pushed, Status> {
-    let mut answers = client
-        .push_layer(tokio_stream::iter(messages))
-        .await?
-        .into_inner();
-    let mut pushed = Pushed::default();
-    while let Some(answer) = answers.message().await? {
-        match answer.message {
-            Some(Received::Progress(progress)) => pushed.progress.push(progress),
-            Some(Received::Result(result)) => pushed.result = Some(result),
-            None => panic!("an empty PushLayer answer"),
-        }
-    }
-    Ok(pushed)
-}
-
-/// Pushes `bytes` into `repository` in chunks of `chunk` bytes.
-pub(super) async fn push(
-    client: &mut EcrServiceClient<Channel>,
-    repository: &str,
-    bytes: &[u8],
-    chunk: usize,
-) -> pb::PushLayerResult {
-    push_messages(client, messages(header(repository), bytes, chunk))
-        .await
-        .expect("push")
-        .result
-        .expect("a result")
-}
-
-/// Opens a push whose chunks the test sends as it goes: the sender (its
-/// header already sent) and the stream of answers.
-async fn open_push(
-    client: &mut EcrServiceClient<Channel>,
-    header: pb::PushLayerHeader,
-) -> (
-    tokio::sync::mpsc::Sender<pb::PushLayerRequest>,
-    tonic::Streaming<pb::PushLayerResponse>,
-) {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::PushLayerRequest {
-        message: Some(Send::Header(header)),
-    })
-    .await
-    .unwrap();
-    let answers = client
-        .push_layer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    (tx, answers)
-}
-
-/// Pulls a whole layer (from `offset`), checking the stream's framing.
-async fn pull(
-    client: &mut EcrServiceClient<Channel>,
-    repository: &str,
-    digest: &str,
-    offset: Option<i64>,
-) -> Result<(i64, Vec<u8>), Status> {
-    let mut stream = client
-        .pull_layer(pb::PullLayerRequest {
-            repository_name: repository.to_owned(),
-            layer_digest: digest.to_owned(),
-            offset,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    let mut total = None;
-    let mut bytes = Vec::new();
-    let start = offset.unwrap_or(0);
-    while let Some(message) = stream.message().await? {
-        if total.is_none() {
-            total = Some(message.total_size.expect("the first message has the size"));
-        } else {
-            assert_eq!(
-                message.total_size, None,
-                "only the first message has the size"
-            );
-        }
-        assert_eq!(message.offset, start + bytes.len() as i64);
-        assert!(message.chunk.len() <= MIB);
-        bytes.extend_from_slice(&message.chunk);
-    }
-    Ok((total.expect("at least one message"), bytes))
-}
-
-/// A deterministic pseudo-random layer of `len` bytes.
-fn layer_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            (state >> 56) as u8
-        })
-        .collect()
-}
-
-/// A tar archive holding one file (ustar format), as an image layer is.
-fn tar_layer(name: &str, contents: &[u8]) -> Vec<u8> {
-    let mut header = [0u8; 512];
-    header[..name.len()].copy_from_slice(name.as_bytes());
-    header[100..107].copy_from_slice(b"0000644");
-    header[108..115].copy_from_slice(b"0000000");
-    header[116..123].copy_from_slice(b"0000000");
-    header[124..135].copy_from_slice(format!("{:011o}", contents.len()).as_bytes());
-    header[136..147].copy_from_slice(b"00000000000");
-    header[156] = b'0';
-    header[257..263].copy_from_slice(b"ustar\0");
-    header[263..265].copy_from_slice(b"00");
-    header[148..156].copy_from_slice(b"        ");
-    let checksum: u32 = header.iter().map(|&b| u32::from(b)).sum();
-    header[148..155].copy_from_slice(format!("{checksum:06o}\0").as_bytes());
-    let mut tar = header.to_vec();
-    tar.extend_from_slice(contents);
-    tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
-    tar
-}
-
-/// A Docker v2 schema 2 manifest for one config and one layer.
-pub(super) fn manifest(config: &[u8], layer: &[u8]) -> String {
-    manifest_of(config, &[layer])
-}
-
-fn manifest_of(config: &[u8], layers: &[&[u8]]) -> String {
-    let layers: Vec<_> = layers
-        .iter()
-        .map(|layer| {
-            serde_json::json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar",
-                               "size": layer.len(), "digest": sha256_digest(layer)})
-        })
-        .collect();
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                   "size": config.len(), "digest": sha256_digest(config)},
-        "layers": layers,
-    })
-    .to_string()
-}
-
-/// Makes already pushed `layers` downloadable: ECR serves only layers that
-/// some image references, so this pushes a config and an image naming them.
-async fn publish(client: &mut EcrServiceClient<Channel>, repository: &str, layers: &[&[u8]]) {
-    let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    push(client, repository, config, MIB).await;
-    client
-        .put_image(pb::PutImageRequest {
-            repository_name: repository.to_owned(),
-            image_manifest: manifest_of(config, layers),
-            ..Default::default()
-        })
-        .await
-        .expect("put image");
-}
-
-fn by_tag(tag: &str) -> pb::ImageIdentifier {
-    pb::ImageIdentifier {
-        image_tag: Some(tag.to_owned()),
-        image_digest: None,
-    }
-}
+against_both!(
+    push_tag_list_and_pull_an_image,
+    list_images_pages,
+    unary_upload_and_policy_actions,
+    a_present_layer_is_not_uploaded_again,
+    a_wrong_expected_digest_commits_nothing,
+    an_immutable_tag_is_not_moved,
+    bad_transfers_are_refused_before_any_upstream_call,
+);
 
 /// Push a real image (tar layer, config, manifest), read it back, retag it
 /// with the manifest exactly as BatchGetImage returned it, list it, and
 /// (emulator) pull the layer back.
-pub async fn push_tag_list_and_pull_an_image(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn push_tag_list_and_pull_an_image(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
     let name = unique_name("push");
     create(&mut client, &name).await;
     let layer = tar_layer("hello.txt", b"hello from ecr-facade\n");
@@ -322,17 +132,12 @@ pub async fn push_tag_list_and_pull_an_image(kind: Kind) {
         assert_eq!(total, layer.len() as i64);
         assert_eq!(bytes, layer);
     }
-    assert_eq!(proxy.count("PutImage"), 2);
+    assert_eq!(ctx.proxy.count("PutImage"), 2);
 }
 
 /// ListImages pages through a repository with max_results and next_token.
-pub async fn list_images_pages(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn list_images_pages(kind: Kind) {
+    let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("pages");
     create(&mut client, &name).await;
     let config = b"{}";
@@ -378,13 +183,8 @@ pub async fn list_images_pages(kind: Kind) {
 }
 
 /// The unary upload actions and the repository policy, as ECR has them.
-pub async fn unary_upload_and_policy_actions(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn unary_upload_and_policy_actions(kind: Kind) {
+    let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("unary");
     create(&mut client, &name).await;
     let upload = client
@@ -456,18 +256,14 @@ pub async fn unary_upload_and_policy_actions(kind: Kind) {
 
 /// A layer already in the repository ends the push at once: no upload
 /// reaches ECR and no bytes need be sent.
-pub async fn a_present_layer_is_not_uploaded_again(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn a_present_layer_is_not_uploaded_again(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
     let name = unique_name("present");
     create(&mut client, &name).await;
     let layer = layer_bytes(4096, 2);
     push(&mut client, &name, &layer, 1000).await;
-    let uploads_before = proxy.count("InitiateLayerUpload") + proxy.count("UploadLayerPart");
+    let uploads_before =
+        ctx.proxy.count("InitiateLayerUpload") + ctx.proxy.count("UploadLayerPart");
     let again = push_messages(
         &mut client,
         messages(
@@ -486,19 +282,14 @@ pub async fn a_present_layer_is_not_uploaded_again(kind: Kind) {
     assert_eq!(result.layer_digest, sha256_digest(&layer));
     assert!(again.progress.is_empty());
     assert_eq!(
-        proxy.count("InitiateLayerUpload") + proxy.count("UploadLayerPart"),
+        ctx.proxy.count("InitiateLayerUpload") + ctx.proxy.count("UploadLayerPart"),
         uploads_before
     );
 }
 
 /// Bytes that do not hash to the expected digest are never committed.
-pub async fn a_wrong_expected_digest_commits_nothing(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn a_wrong_expected_digest_commits_nothing(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
     let name = unique_name("wrong");
     create(&mut client, &name).await;
     let layer = layer_bytes(3000, 3);
@@ -523,7 +314,7 @@ pub async fn a_wrong_expected_digest_commits_nothing(kind: Kind) {
         .field_violations;
     assert_eq!(violations[0].field, "header.expected_digest");
     assert!(violations[0].description.contains(&sha256_digest(&layer)));
-    assert_eq!(proxy.count("CompleteLayerUpload"), 0);
+    assert_eq!(ctx.proxy.count("CompleteLayerUpload"), 0);
     let mut checked = client
         .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
             repository_name: name,
@@ -544,13 +335,8 @@ pub async fn a_wrong_expected_digest_commits_nothing(kind: Kind) {
 }
 
 /// Tag immutability: ImageTagAlreadyExistsException is ALREADY_EXISTS.
-pub async fn an_immutable_tag_is_not_moved(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn an_immutable_tag_is_not_moved(kind: Kind) {
+    let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("immutable");
     client
         .create_repository(pb::CreateRepositoryRequest {
@@ -590,13 +376,8 @@ pub async fn an_immutable_tag_is_not_moved(kind: Kind) {
 }
 
 /// Bad input is refused before anything reaches ECR, with the field named.
-pub async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
     let chunk = || pb::PushLayerRequest {
         message: Some(Send::Chunk(Bytes::from_static(b"abc"))),
     };
@@ -690,7 +471,7 @@ pub async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
         .await
         .unwrap_err();
     assert_eq!(list.code(), Code::InvalidArgument);
-    assert_eq!(proxy.total(), 0, "nothing reached ECR");
+    assert_eq!(ctx.proxy.total(), 0, "nothing reached ECR");
 }
 
 /// A client on a connection of its own that the test can cut, as a network
@@ -719,32 +500,11 @@ async fn breakable_client(facade: &TestFacade) -> (EcrServiceClient<Channel>, im
     (EcrServiceClient::new(channel), cut)
 }
 
-/// The fields a status's `BadRequest` names, in order.
-fn violated_fields(status: &Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .expect("a BadRequest detail")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
-
-/// A facade straight in front of an emulator of this test's own.
-async fn direct(builder: impl FnOnce(FacadeBuilder) -> FacadeBuilder) -> (Emulator, TestFacade) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = Emulator::start(listener, EmulatorConfig::default())
-        .await
-        .unwrap();
-    let facade = builder(FacadeBuilder::new(&emulator.url())).start().await;
-    (emulator, facade)
-}
-
 /// 64 MiB through PushLayer and PullLayer, in chunks of 1 MiB and 15 MiB,
 /// and a small layer in chunks of 1 byte.
 #[tokio::test]
 async fn large_layers_and_odd_chunk_sizes_round_trip() {
-    let (_emulator, facade) = direct(|b| b).await;
+    let (_emulator, facade) = facade_on_emulator(|_| {}).await;
     let mut client = facade.client().await;
     let name = unique_name("large");
     create(&mut client, &name).await;
@@ -773,7 +533,7 @@ async fn large_layers_and_odd_chunk_sizes_round_trip() {
 /// byte, and the facade's digest still covers every byte.
 #[tokio::test]
 async fn a_broken_push_resumes_from_the_committed_byte() {
-    let (_emulator, facade) = direct(|b| b).await;
+    let (_emulator, facade) = facade_on_emulator(|_| {}).await;
     let mut client = facade.client().await;
     let name = unique_name("resume");
     create(&mut client, &name).await;
@@ -869,7 +629,7 @@ async fn a_broken_push_resumes_from_the_committed_byte() {
 /// end is INVALID_ARGUMENT naming `offset`.
 #[tokio::test]
 async fn pulls_resume_from_an_offset() {
-    let (_emulator, facade) = direct(|b| b).await;
+    let (_emulator, facade) = facade_on_emulator(|_| {}).await;
     let mut client = facade.client().await;
     let name = unique_name("offset");
     create(&mut client, &name).await;
@@ -892,11 +652,8 @@ async fn pulls_resume_from_an_offset() {
 /// push whose caller cancels gives its slot back.
 #[tokio::test]
 async fn pushes_are_capped_and_cancelled_pushes_free_their_slot() {
-    let (_emulator, facade) = direct(|mut b| {
-        b.settings.transfer.max_concurrent_pushes = 1;
-        b
-    })
-    .await;
+    let (_emulator, facade) =
+        facade_on_emulator(|b| b.settings.transfer.max_concurrent_pushes = 1).await;
     let mut client = facade.client().await;
     let name = unique_name("cap");
     create(&mut client, &name).await;
@@ -939,7 +696,7 @@ async fn pushes_are_capped_and_cancelled_pushes_free_their_slot() {
 /// caller's to verify.
 #[tokio::test]
 async fn corrupted_downloads_end_with_data_loss() {
-    let (emulator, facade) = direct(|b| b).await;
+    let (emulator, facade) = facade_on_emulator(|_| {}).await;
     let mut client = facade.client().await;
     let name = unique_name("corrupt");
     create(&mut client, &name).await;

@@ -4,90 +4,13 @@
 //! `emulator::*`). A counting proxy sits between the facade and the upstream
 //! so tests also see what reached it.
 
-mod common;
-#[path = "forwarding/transfer.rs"]
-mod transfer;
-
-use common::proxy::Proxy;
-use common::{TestFacade, digest, ecr_client, moto, sha256_digest, unique_name, upstream_settings};
-use ecr_facade::emulator::{Emulator, EmulatorConfig};
+use crate::common::images::push_image;
+use crate::common::upstream::{
+    Kind, against_both, assert_ecr_error, create, emulator_facade, setup, violated_fields,
+};
+use crate::common::{digest, ecr_client, http_get, sha256_digest, unique_name, upstream_settings};
 use ecr_facade::pb;
-use ecr_facade::pb::ecr_service_client::EcrServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
-use tonic_types::StatusExt;
-
-/// Which ECR implementation answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Moto,
-    Emulator,
-}
-
-/// A running upstream: the shared moto server, or an emulator of this test's own.
-struct Upstream {
-    url: String,
-    _emulator: Option<Emulator>,
-}
-
-impl Upstream {
-    async fn start(kind: Kind) -> Self {
-        match kind {
-            Kind::Moto => Self {
-                url: moto().url.clone(),
-                _emulator: None,
-            },
-            Kind::Emulator => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let emulator = Emulator::start(listener, EmulatorConfig::default())
-                    .await
-                    .unwrap();
-                Self {
-                    url: emulator.url(),
-                    _emulator: Some(emulator),
-                }
-            }
-        }
-    }
-}
-
-struct Setup {
-    upstream: Upstream,
-    proxy: Proxy,
-    _facade: TestFacade,
-    client: EcrServiceClient<Channel>,
-}
-
-async fn setup(kind: Kind) -> Setup {
-    let upstream = Upstream::start(kind).await;
-    let proxy = Proxy::start(Some(&upstream.url)).await;
-    let facade = TestFacade::start(&proxy.url).await;
-    let client = facade.client().await;
-    Setup {
-        upstream,
-        proxy,
-        _facade: facade,
-        client,
-    }
-}
-
-/// Runs each scenario against moto and against the emulator.
-macro_rules! against_both {
-    ($($scenario:ident),+ $(,)?) => {
-        mod moto {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(super::Kind::Moto).await
-            })+
-        }
-        mod emulator {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(super::Kind::Emulator).await
-            })+
-        }
-    };
-}
 
 against_both!(
     repository_lifecycle,
@@ -95,51 +18,11 @@ against_both!(
     force_deletes_a_repository_with_images,
     complete_layer_upload_through_the_facade,
     repository_policy_is_deleted_once,
-    authorization_tokens_are_returned_and_cached_when_valid,
     bad_input_is_refused_before_any_upstream_call,
-    push_tag_list_and_pull_an_image,
-    list_images_pages,
-    unary_upload_and_policy_actions,
-    a_present_layer_is_not_uploaded_again,
-    a_wrong_expected_digest_commits_nothing,
-    an_immutable_tag_is_not_moved,
-    bad_transfers_are_refused_before_any_upstream_call,
 );
 
-use transfer::{
-    a_present_layer_is_not_uploaded_again, a_wrong_expected_digest_commits_nothing,
-    an_immutable_tag_is_not_moved, bad_transfers_are_refused_before_any_upstream_call,
-    list_images_pages, push_tag_list_and_pull_an_image, unary_upload_and_policy_actions,
-};
-
-async fn create(client: &mut EcrServiceClient<Channel>, name: &str) -> pb::Repository {
-    client
-        .create_repository(pb::CreateRepositoryRequest {
-            repository_name: name.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("create repository")
-        .into_inner()
-        .repository
-        .expect("repository in the answer")
-}
-
-fn assert_ecr_error(status: &tonic::Status, code: Code, reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    let info = status.get_details_error_info().expect("ErrorInfo detail");
-    assert_eq!(info.reason, reason);
-    assert_eq!(info.domain, "ecr.amazonaws.com");
-    assert!(!status.message().is_empty());
-}
-
 async fn repository_lifecycle(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+    let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("lifecycle");
     let created = client
         .create_repository(pb::CreateRepositoryRequest {
@@ -245,46 +128,8 @@ async fn repository_lifecycle(kind: Kind) {
     assert_ecr_error(&missing, Code::NotFound, "RepositoryNotFoundException");
 }
 
-/// Pushes a one-layer image into `repository` through the facade (PushLayer
-/// for its layer and config, PutImage) and returns (layer digest, image
-/// digest).
-async fn push_image(
-    client: &mut EcrServiceClient<Channel>,
-    repository: &str,
-    tag: &str,
-) -> (String, String) {
-    let layer = format!("layer of {repository}:{tag}").into_bytes();
-    let config = b"{}";
-    let layer_digest = transfer::push(client, repository, &layer, 1024)
-        .await
-        .layer_digest;
-    transfer::push(client, repository, config, 1024).await;
-    let image = client
-        .put_image(pb::PutImageRequest {
-            repository_name: repository.to_owned(),
-            image_manifest: transfer::manifest(config, &layer),
-            image_tag: Some(tag.to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("put image")
-        .into_inner()
-        .image
-        .expect("image");
-    let image_digest = image
-        .image_id
-        .and_then(|id| id.image_digest)
-        .expect("digest");
-    (layer_digest, image_digest)
-}
-
 async fn images_described_fetched_checked_and_deleted(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+    let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("images");
     create(&mut client, &name).await;
     let (layer_digest, image_digest) = push_image(&mut client, &name, "v1").await;
@@ -464,12 +309,7 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
 }
 
 async fn force_deletes_a_repository_with_images(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+    let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("force");
     create(&mut client, &name).await;
     push_image(&mut client, &name, "latest").await;
@@ -486,15 +326,10 @@ async fn force_deletes_a_repository_with_images(kind: Kind) {
 }
 
 async fn complete_layer_upload_through_the_facade(kind: Kind) {
-    let Setup {
-        upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+    let (mut client, ctx) = setup(kind).await;
     let name = unique_name("upload");
     create(&mut client, &name).await;
-    let sdk = ecr_client(&upstream_settings(&upstream.url));
+    let sdk = ecr_client(&upstream_settings(&ctx.upstream.url));
     let upload_id = sdk
         .initiate_layer_upload()
         .repository_name(&name)
@@ -543,16 +378,11 @@ async fn complete_layer_upload_through_the_facade(kind: Kind) {
 }
 
 async fn repository_policy_is_deleted_once(kind: Kind) {
-    let Setup {
-        upstream,
-        proxy: _proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
+    let (mut client, ctx) = setup(kind).await;
     let name = unique_name("policy");
     create(&mut client, &name).await;
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}"#;
-    let sdk = ecr_client(&upstream_settings(&upstream.url));
+    let sdk = ecr_client(&upstream_settings(&ctx.upstream.url));
     sdk.set_repository_policy()
         .repository_name(&name)
         .policy_text(policy)
@@ -583,222 +413,65 @@ async fn repository_policy_is_deleted_once(kind: Kind) {
     assert_ecr_error(&again, Code::NotFound, "RepositoryPolicyNotFoundException");
 }
 
-async fn authorization_tokens_are_returned_and_cached_when_valid(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let mut tokens = Vec::new();
-    for _ in 0..2 {
-        let data = client
-            .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .authorization_data;
-        assert_eq!(data.len(), 1);
-        let token = data[0].authorization_token.clone().unwrap();
-        assert!(!token.is_empty());
-        tokens.push(token);
-        assert!(
-            data[0]
-                .proxy_endpoint
-                .as_deref()
-                .unwrap()
-                .contains("123456789012")
-        );
-        let expires = data[0].expires_at.as_ref().unwrap().seconds;
-        match kind {
-            // moto's tokens expired in 2015: returned, never cached.
-            Kind::Moto => assert!(expires < 1_500_000_000),
-            // ECR's (and the emulator's) last 12 hours: cached.
-            Kind::Emulator => assert!((expires - now - 12 * 3600).abs() < 60, "{expires}"),
-        }
+async fn bad_input_is_refused_before_any_upstream_call(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
+    let bad_name = "Not A Repo!".to_owned();
+    // Every action naming one repository, with an invalid name.
+    macro_rules! with_bad_name {
+        ($($method:ident($request:ident)),+ $(,)?) => {$(
+            let request = pb::$request { repository_name: bad_name.clone(), ..Default::default() };
+            let status = client.$method(request).await.map(|_| ()).unwrap_err();
+            let fields = violated_fields(&status);
+            assert!(fields.contains(&"repository_name".to_owned()), "{}: {fields:?}", stringify!($method));
+        )+};
     }
-    match kind {
-        Kind::Moto => assert_eq!(proxy.count("GetAuthorizationToken"), 2),
-        Kind::Emulator => {
-            assert_eq!(proxy.count("GetAuthorizationToken"), 1);
-            assert_eq!(tokens[0], tokens[1], "the cached token is served");
-        }
-    }
-
-    let both = client
-        .get_authorization_token(pb::GetAuthorizationTokenRequest {
-            registry_ids: vec!["111111111111".into(), "222222222222".into()],
+    with_bad_name!(
+        batch_delete_image(BatchDeleteImageRequest),
+        batch_get_image(BatchGetImageRequest),
+        complete_layer_upload(CompleteLayerUploadRequest),
+        create_repository(CreateRepositoryRequest),
+        delete_repository(DeleteRepositoryRequest),
+        delete_repository_policy(DeleteRepositoryPolicyRequest),
+        describe_images(DescribeImagesRequest),
+        get_download_url_for_layer(GetDownloadUrlForLayerRequest),
+    );
+    let check = client
+        .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
+            repository_name: bad_name.clone(),
+            layer_digests: vec![],
+            registry_id: Some("12".into()),
         })
         .await
-        .unwrap()
-        .into_inner()
-        .authorization_data;
-    assert_eq!(both.len(), 2);
-    assert!(
-        both[0]
-            .proxy_endpoint
-            .as_deref()
-            .unwrap()
-            .contains("111111111111")
-    );
-    assert!(
-        both[1]
-            .proxy_endpoint
-            .as_deref()
-            .unwrap()
-            .contains("222222222222")
-    );
-}
-
-async fn bad_input_is_refused_before_any_upstream_call(kind: Kind) {
-    let Setup {
-        upstream: _upstream,
-        proxy,
-        _facade,
-        mut client,
-    } = setup(kind).await;
-    let bad_name = "Not A Repo!".to_owned();
-    let mut statuses = vec![
-        client
-            .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
-                repository_name: bad_name.clone(),
-                layer_digests: vec![],
-                registry_id: Some("12".into()),
-            })
-            .await
-            .map(|_| ())
-            .unwrap_err(),
-    ];
-    macro_rules! refused {
-        ($method:ident, $request:expr) => {
-            statuses.push(client.$method($request).await.map(|_| ()).unwrap_err())
-        };
-    }
-    refused!(
-        batch_delete_image,
-        pb::BatchDeleteImageRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        batch_get_image,
-        pb::BatchGetImageRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        complete_layer_upload,
-        pb::CompleteLayerUploadRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        create_repository,
-        pb::CreateRepositoryRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        delete_repository,
-        pb::DeleteRepositoryRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        delete_repository_policy,
-        pb::DeleteRepositoryPolicyRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        describe_images,
-        pb::DescribeImagesRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    refused!(
-        describe_repositories,
-        pb::DescribeRepositoriesRequest {
-            max_results: Some(0),
-            ..Default::default()
-        }
-    );
-    refused!(
-        get_authorization_token,
-        pb::GetAuthorizationTokenRequest {
-            registry_ids: vec!["x".into()]
-        }
-    );
-    refused!(
-        get_download_url_for_layer,
-        pb::GetDownloadUrlForLayerRequest {
-            repository_name: bad_name.clone(),
-            ..Default::default()
-        }
-    );
-    assert_eq!(statuses.len(), 11);
-    for status in &statuses {
-        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        let bad = status.get_details_bad_request().expect("BadRequest detail");
-        assert!(!bad.field_violations.is_empty());
-    }
-    let fields = |i: usize| -> Vec<String> {
-        statuses[i]
-            .get_details_bad_request()
-            .unwrap()
-            .field_violations
-            .into_iter()
-            .map(|v| v.field)
-            .collect()
-    };
+        .map(|_| ())
+        .unwrap_err();
     assert_eq!(
-        fields(0),
+        violated_fields(&check),
         ["registry_id", "repository_name", "layer_digests"]
     );
-    assert_eq!(fields(8), ["max_results"]);
-    assert_eq!(fields(9), ["registry_ids[0]"]);
+    let page = client
+        .describe_repositories(pb::DescribeRepositoriesRequest {
+            max_results: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&page), ["max_results"]);
+    let token = client
+        .get_authorization_token(pb::GetAuthorizationTokenRequest {
+            registry_ids: vec!["x".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&token), ["registry_ids[0]"]);
     assert_eq!(
-        proxy.total(),
+        ctx.proxy.total(),
         0,
         "invalid requests reached the upstream: {:?}",
-        proxy.calls()
+        ctx.proxy.calls()
     );
 }
 
 // What moto lacks, through the facade against the emulator.
-
-async fn emulator_facade(seed_demo: bool) -> (Emulator, TestFacade) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = EmulatorConfig {
-        seed_demo,
-        ..EmulatorConfig::default()
-    };
-    let emulator = Emulator::start(listener, config).await.unwrap();
-    let facade = TestFacade::start(&emulator.url()).await;
-    (emulator, facade)
-}
-
-/// GET `url`: (status, body).
-async fn http_get(url: &str) -> (u16, Vec<u8>) {
-    use http_body_util::{BodyExt, Empty};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
-    let response = client.get(url.parse().unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.to_vec())
-}
 
 #[tokio::test]
 async fn download_urls_serve_the_exact_layer_bytes() {
@@ -911,84 +584,4 @@ async fn pagination_pages_through_the_facade() {
         Code::InvalidArgument,
         "InvalidParameterException",
     );
-}
-
-#[tokio::test]
-async fn emulator_faults_reach_callers_as_canonical_codes() {
-    use ecr_facade::emulator::FaultSpec;
-
-    let (emulator, facade) = emulator_facade(false).await;
-    let mut client = facade.client().await;
-    let describe = pb::DescribeRepositoriesRequest::default;
-
-    // Two throttles are absorbed by the SDK's retries.
-    emulator
-        .set_fault(
-            "DescribeRepositories",
-            FaultSpec {
-                throttle_next: 2,
-                ..FaultSpec::default()
-            },
-        )
-        .unwrap();
-    client.describe_repositories(describe()).await.unwrap();
-    assert_eq!(emulator.calls("DescribeRepositories"), 3);
-
-    // Throttled throughout: RESOURCE_EXHAUSTED with RetryInfo after 3 attempts.
-    emulator
-        .set_fault(
-            "DescribeRepositories",
-            FaultSpec {
-                throttle_all: true,
-                ..FaultSpec::default()
-            },
-        )
-        .unwrap();
-    let throttled = client.describe_repositories(describe()).await.unwrap_err();
-    assert_ecr_error(&throttled, Code::ResourceExhausted, "ThrottlingException");
-    assert!(throttled.get_details_retry_info().is_some());
-    assert_eq!(emulator.calls("DescribeRepositories"), 6);
-
-    // Server errors: INTERNAL after the retries.
-    emulator
-        .set_fault(
-            "DescribeRepositories",
-            FaultSpec {
-                fail_all: true,
-                ..FaultSpec::default()
-            },
-        )
-        .unwrap();
-    let failed = client.describe_repositories(describe()).await.unwrap_err();
-    assert_ecr_error(&failed, Code::Internal, "ServerException");
-    assert_eq!(emulator.calls("DescribeRepositories"), 9);
-
-    // Slow upstream and a caller's deadline: DEADLINE_EXCEEDED, abandoned.
-    emulator
-        .set_fault(
-            "DescribeRepositories",
-            FaultSpec {
-                latency: std::time::Duration::from_secs(3),
-                ..FaultSpec::default()
-            },
-        )
-        .unwrap();
-    let mut request = tonic::Request::new(describe());
-    request
-        .metadata_mut()
-        .insert("grpc-timeout", "300m".parse().unwrap());
-    let started = std::time::Instant::now();
-    let late = ecr_facade::pb::ecr_service_server::EcrService::describe_repositories(
-        &facade.facade,
-        request,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(late.code(), Code::DeadlineExceeded);
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
-    emulator.clear_faults();
-    client
-        .describe_repositories(describe())
-        .await
-        .expect("healthy again");
 }

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ecr_facade::pb;
-use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use super::{BIN, http_get};
+use crate::common::binary::{bin, listen_address};
+use crate::common::http_get;
 
 /// Longest any awaited step may take before the test calls it a hang.
 const HANG: Duration = Duration::from_secs(30);
@@ -38,7 +38,7 @@ impl Facade {
 
     /// [`Facade::start`] with at most `fd_limit` open files, if given.
     pub fn start_limited(fd_limit: Option<u32>, args: &[&str]) -> Facade {
-        let bin = std::env::var("ECR_FACADE_BIN").unwrap_or_else(|_| BIN.to_owned());
+        let bin = bin();
         let mut command = match fd_limit {
             Some(limit) => {
                 let mut sh = Command::new("sh");
@@ -60,28 +60,19 @@ impl Facade {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut addr, mut metrics) = (None, None);
-        while addr.is_none() {
-            let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-            if let Some(listen) = line["listen"].as_str() {
-                addr = Some(listen.parse().unwrap());
-            }
-            if let Some(url) = line["metrics"].as_str() {
-                metrics = Some(url.to_owned());
-            }
-        }
+        let (addr, metrics) = listen_address(&mut lines);
         // Shed and failed calls log a line each: keep the pipe drained.
         std::thread::spawn(move || lines.for_each(drop));
         Facade {
             child,
-            addr: addr.unwrap(),
-            metrics: metrics.unwrap(),
+            addr: addr.parse().unwrap(),
+            metrics: metrics.expect("the metrics address is logged before the listen line"),
         }
     }
 
     /// One metric's value from the exposition (`0` when absent).
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = http_get(&self.metrics).await;
+        let text = String::from_utf8(http_get(&self.metrics).await.1).unwrap();
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .map_or(0.0, |v| v.trim().parse().unwrap())

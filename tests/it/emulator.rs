@@ -13,14 +13,11 @@ use aws_sdk_ecr::primitives::Blob;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability, TagStatus};
 use aws_types::region::Region;
 use ecr_facade::emulator::{AdminToken, Emulator, EmulatorConfig, FaultSpec};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-async fn start(config: EmulatorConfig) -> Emulator {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Emulator::start(listener, config).await.unwrap()
-}
+use crate::common::sha256_digest;
+use crate::common::upstream::start_emulator;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// An SDK client with dummy credentials and fast retries.
 fn client(emulator: &Emulator, max_attempts: u32) -> aws_sdk_ecr::Client {
@@ -36,10 +33,6 @@ fn client(emulator: &Emulator, max_attempts: u32) -> aws_sdk_ecr::Client {
         .retry_config(retry)
         .build();
     aws_sdk_ecr::Client::from_conf(config)
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 fn code<E: ProvideErrorMetadata>(err: &E) -> String {
@@ -77,7 +70,7 @@ async fn upload(ecr: &aws_sdk_ecr::Client, repo: &str, bytes: &[u8]) -> String {
     ecr.complete_layer_upload()
         .repository_name(repo)
         .upload_id(&id)
-        .layer_digests(sha256(bytes))
+        .layer_digests(sha256_digest(bytes))
         .send()
         .await
         .unwrap()
@@ -137,11 +130,7 @@ async fn http(emulator: &Emulator, request: &[u8]) -> (u16, String, Vec<u8>) {
 }
 
 async fn get(emulator: &Emulator, url: &str) -> (u16, Vec<u8>) {
-    let path = url
-        .strip_prefix(&emulator.url())
-        .expect("a URL of the emulator");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let (status, _, body) = http(emulator, request.as_bytes()).await;
+    let (status, _, body) = get_with(emulator, url, "").await;
     (status, body)
 }
 
@@ -157,7 +146,7 @@ fn api_request(op: &str, body: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn push_and_pull_a_layered_image() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     let ecr = client(&emulator, 1);
     let repo = "team/app";
     create(&ecr, repo, ImageTagMutability::Mutable).await;
@@ -208,17 +197,17 @@ async fn push_and_pull_a_layered_image() {
         .complete_layer_upload()
         .repository_name(repo)
         .upload_id(&id)
-        .layer_digests(sha256(b"something else"))
+        .layer_digests(sha256_digest(b"something else"))
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&wrong), "InvalidLayerException");
     let layer_digest = upload(&ecr, repo, &layer).await;
-    assert_eq!(layer_digest, sha256(&layer));
+    assert_eq!(layer_digest, sha256_digest(&layer));
     let config_digest = upload(&ecr, repo, b"{}").await;
 
     // PutImage: missing layer, then the real push, then an identical one.
-    let missing = manifest(&config_digest, &[(&sha256(b"absent"), 6)]);
+    let missing = manifest(&config_digest, &[(&sha256_digest(b"absent"), 6)]);
     let err = ecr
         .put_image()
         .repository_name(repo)
@@ -239,7 +228,7 @@ async fn push_and_pull_a_layered_image() {
         .unwrap()
         .image
         .unwrap();
-    let image_digest = sha256(text.as_bytes());
+    let image_digest = sha256_digest(text.as_bytes());
     assert_eq!(
         pushed.image_id.unwrap().image_digest.as_deref(),
         Some(image_digest.as_str())
@@ -279,7 +268,7 @@ async fn push_and_pull_a_layered_image() {
         .batch_check_layer_availability()
         .repository_name(repo)
         .layer_digests(&layer_digest)
-        .layer_digests(sha256(b"absent"))
+        .layer_digests(sha256_digest(b"absent"))
         .send()
         .await
         .unwrap();
@@ -343,7 +332,7 @@ async fn push_and_pull_a_layered_image() {
 
 #[tokio::test]
 async fn immutable_repositories_keep_their_tags() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     let ecr = client(&emulator, 1);
     let repo = "fixed";
     create(&ecr, repo, ImageTagMutability::Immutable).await;
@@ -377,7 +366,7 @@ async fn immutable_repositories_keep_their_tags() {
 
 #[tokio::test]
 async fn listings_paginate_with_the_sdk_paginators() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     let ecr = client(&emulator, 1);
     for i in 0..7 {
         create(&ecr, &format!("page/repo-{i}"), ImageTagMutability::Mutable).await;
@@ -462,7 +451,7 @@ async fn listings_paginate_with_the_sdk_paginators() {
 
 #[tokio::test]
 async fn authorization_tokens_last_twelve_hours() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     let ecr = client(&emulator, 1);
     let answer = ecr.get_authorization_token().send().await.unwrap();
     let data = &answer.authorization_data()[0];
@@ -485,7 +474,7 @@ async fn authorization_tokens_last_twelve_hours() {
 
 #[tokio::test]
 async fn faults_throttle_and_fail_then_calls_pass() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     let ecr = client(&emulator, 3);
     let throttle_twice = FaultSpec {
         throttle_next: 2,
@@ -577,7 +566,7 @@ async fn storage_is_bounded() {
         max_blob_bytes: 1000,
         ..Default::default()
     };
-    let emulator = start(config).await;
+    let emulator = start_emulator(config).await;
     let ecr = client(&emulator, 1);
     create(&ecr, "small", ImageTagMutability::Mutable).await;
     upload(&ecr, "small", &[1; 600]).await;
@@ -617,7 +606,7 @@ async fn storage_is_bounded() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_unread() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     // Declared too large: refused from the head alone.
     let head = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AmazonEC2ContainerRegistry_V20150921.UploadLayerPart\r\n\
                 Content-Length: 40000000\r\n\r\n";
@@ -641,7 +630,7 @@ async fn oversized_bodies_are_refused_unread() {
 
 #[tokio::test]
 async fn protocol_errors_follow_aws_json() {
-    let emulator = start(EmulatorConfig::default()).await;
+    let emulator = start_emulator(EmulatorConfig::default()).await;
     let (status, head, body) = http(&emulator, &api_request("NoSuchThing", "{}")).await;
     assert_eq!(status, 400);
     assert!(head.contains("x-amzn-requestid"));
@@ -673,7 +662,7 @@ async fn download_urls_expire() {
         seed_demo: true,
         ..Default::default()
     };
-    let emulator = start(config).await;
+    let emulator = start_emulator(config).await;
     let ecr = client(&emulator, 1);
     let image = ecr
         .batch_get_image()
@@ -696,7 +685,7 @@ async fn download_urls_expire() {
         .unwrap();
     let (status, bytes) = get(&emulator, &url).await;
     assert_eq!(status, 200);
-    assert_eq!(sha256(&bytes), layer);
+    assert_eq!(sha256_digest(&bytes), layer);
     // Past `expires` (whole seconds, so up to 2 s away), the URL is refused.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(get(&emulator, &url).await.0, 403);
@@ -723,7 +712,7 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
         seed_demo: true,
         ..Default::default()
     };
-    let emulator = start(config).await;
+    let emulator = start_emulator(config).await;
     let ecr = client(&emulator, 1);
     let image = ecr
         .batch_get_image()
@@ -748,7 +737,7 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
     // No Range: every byte, with its length, and ranges advertised.
     let (status, head, whole) = get_with(&emulator, &url, "").await;
     assert_eq!(status, 200);
-    assert_eq!(sha256(&whole), layer);
+    assert_eq!(sha256_digest(&whole), layer);
     let total = whole.len();
     assert!(total > 100, "the demo layer is a tar archive");
     assert_eq!(
@@ -792,7 +781,7 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
         header_of(&head, "content-length"),
         Some(&*total.to_string())
     );
-    assert_ne!(sha256(&bad), layer);
+    assert_ne!(sha256_digest(&bad), layer);
     assert_eq!(differing(&bad, &whole), 1);
     let (status, _, bad) = get_with(&emulator, &url, "Range: bytes=10-19\r\n").await;
     assert_eq!((status, bad.len()), (206, 10));
@@ -806,7 +795,7 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
         .unwrap();
     emulator.clear_faults();
     let (_, _, good) = get_with(&emulator, &url, "").await;
-    assert_eq!(sha256(&good), layer);
+    assert_eq!(sha256_digest(&good), layer);
     emulator.shutdown().await;
 }
 
@@ -817,7 +806,7 @@ async fn a_configured_admin_token_is_required_and_never_shown() {
         admin_token: Some(AdminToken::parse(token).unwrap()),
         ..Default::default()
     };
-    let emulator = start(config).await;
+    let emulator = start_emulator(config).await;
     assert_eq!(emulator.admin_token(), token);
     assert!(!format!("{emulator:?}").contains(token));
     let delete = |auth: String| {
@@ -829,7 +818,7 @@ async fn a_configured_admin_token_is_required_and_never_shown() {
     let auth = format!("Authorization: Bearer {token}\r\n");
     assert_eq!(http(&emulator, delete(auth).as_bytes()).await.0, 204);
     // Another emulator's random token does not open this one.
-    let other = start(EmulatorConfig::default()).await;
+    let other = start_emulator(EmulatorConfig::default()).await;
     assert_ne!(other.admin_token(), token);
     let auth = format!("Authorization: Bearer {}\r\n", other.admin_token());
     assert_eq!(http(&emulator, delete(auth).as_bytes()).await.0, 401);

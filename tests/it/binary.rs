@@ -1,23 +1,20 @@
 //! The `ecr-facade` binary as an operator runs it: flags and env vars, JSON
-//! logs with one line per RPC, SIGTERM → drain → exit 0.
+//! logs with one line per RPC, SIGTERM → drain → exit 0; and in its
+//! submodules: hostile callers (`attacks`, measured by `reliability`), no
+//! password in trace logs (`logs`), flags refused at startup (`startup`).
 
-mod common;
-
-// The adversarial suite lives in this binary (it starts the same binary;
-// one more test executable would cost another link).
-#[path = "binary/attacks.rs"]
 mod attacks;
-#[path = "binary/reliability.rs"]
+mod logs;
 mod reliability;
+mod startup;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::moto;
+use crate::common::binary::{BIN, listen_address, registry_token, terminate};
+use crate::common::{http_get, moto};
 use ecr_facade::pb;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ecr-facade");
 
 #[test]
 fn help_documents_every_flag_with_its_default() {
@@ -73,19 +70,9 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addr = None;
-    let mut metrics_url = None;
-    while addr.is_none() {
-        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-        if let Some(listen) = line["listen"].as_str() {
-            addr = Some(listen.to_owned());
-        }
-        if let Some(url) = line["metrics"].as_str() {
-            metrics_url = Some(url.to_owned());
-        }
-    }
-    let addr = addr.unwrap();
+    let (addr, metrics_url) = listen_address(&mut lines);
     let metrics_url = metrics_url.expect("metrics address logged before the listen line");
+    let token = registry_token(&addr).await;
 
     let mut client = pb::ecr_service_client::EcrServiceClient::connect(format!("http://{addr}"))
         .await
@@ -94,15 +81,6 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
         .describe_repositories(pb::DescribeRepositoriesRequest::default())
         .await
         .unwrap();
-    let token = client
-        .get_authorization_token(pb::GetAuthorizationTokenRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .authorization_data
-        .remove(0)
-        .authorization_token
-        .unwrap();
     let refused = client
         .create_repository(pb::CreateRepositoryRequest::default())
         .await
@@ -110,20 +88,15 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     drop(client);
 
-    let exposition = http_get(&metrics_url).await;
-    assert!(exposition.starts_with("HTTP/1.1 200"), "{exposition}");
+    let (status, exposition) = http_get(&metrics_url).await;
+    let exposition = String::from_utf8(exposition).unwrap();
+    assert_eq!(status, 200, "{exposition}");
     assert!(
         exposition.contains(r#"ecr_facade_rpc_requests_total{method="/ecr.v1.EcrService/CreateRepository",code="InvalidArgument"} 1"#),
         "{exposition}"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "graceful exit");
+    assert_eq!(terminate(&mut child), Some(0), "graceful exit");
 
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let rpc_lines: Vec<Value> = rest
@@ -166,19 +139,6 @@ async fn serve_logs_json_answers_and_exits_zero_on_sigterm() {
     for secret in [token.as_str(), "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI"] {
         assert!(!everything.contains(secret), "a secret reached the logs");
     }
-}
-
-/// A plain HTTP/1.1 GET, enough for the metrics listener.
-async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    answer
 }
 
 /// An OTLP collector that hands every export to the test.

@@ -1,12 +1,10 @@
 //! The server around the service: health, reflection (v1 and v1alpha),
 //! graceful shutdown, and real callers — grpcurl and a Python grpcio client.
 
-mod common;
-
 use std::time::Duration;
 
-use common::proxy::Proxy;
-use common::{FacadeBuilder, TestFacade, digest, moto, repo_root, sha256_digest, venv_bin};
+use crate::common::proxy::Proxy;
+use crate::common::{FacadeBuilder, TestFacade, digest, moto, repo_root, sha256_digest, venv_bin};
 use ecr_facade::pb;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -152,7 +150,7 @@ async fn grpcurl_lists_describes_calls_and_decodes_error_details() {
     );
     assert!(described.contains("//"), "comments shown: {described}");
 
-    let name = common::unique_name("grpcurl");
+    let name = crate::common::unique_name("grpcurl");
     let owned = addr.to_owned();
     let body = format!(r#"{{"repository_name": "{name}"}}"#);
     let (ok, created) = tokio::task::spawn_blocking(move || {
@@ -257,7 +255,7 @@ async fn botocore_json_of_every_served_action_decodes_as_the_request() {
         .arg(repo_root().join("tests/python/botocore_json_check.py"))
         .arg(facade.addr.to_string())
         .arg(venv_bin("grpcurl"))
-        .arg(common::unique_name("botocore-json"))
+        .arg(crate::common::unique_name("botocore-json"))
         .output()
         .await
         .expect("running the botocore json check");
@@ -284,7 +282,7 @@ async fn shutdown_lets_a_running_stream_finish_and_refuses_new_calls() {
     builder.settings.upstream_concurrency = 1;
     let mut facade = builder.start().await;
     let mut client = facade.client().await;
-    let repository = common::unique_name("drain");
+    let repository = crate::common::unique_name("drain");
     client
         .create_repository(pb::CreateRepositoryRequest {
             repository_name: repository.clone(),
@@ -427,7 +425,7 @@ async fn metrics_count_rpcs_upstream_calls_and_token_events() {
         .unwrap();
     client
         .delete_repository(pb::DeleteRepositoryRequest {
-            repository_name: common::unique_name("absent"),
+            repository_name: crate::common::unique_name("absent"),
             ..Default::default()
         })
         .await
@@ -495,24 +493,15 @@ fn grpcurl_with_input(args: &[&str], input: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
-async fn facade_on_emulator() -> (ecr_facade::emulator::Emulator, TestFacade) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = ecr_facade::emulator::Emulator::start(listener, Default::default())
-        .await
-        .unwrap();
-    let facade = TestFacade::start(&emulator.url()).await;
-    (emulator, facade)
-}
-
 /// grpcurl pushes a layer and a config (PushLayer, messages on stdin), puts
 /// a manifest, and pulls the layer back (PullLayer, base64 chunks).
 #[tokio::test]
 async fn grpcurl_pushes_tags_and_pulls_a_layer() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let (_emulator, facade) = facade_on_emulator().await;
+    let (_emulator, facade) = crate::common::upstream::emulator_facade(false).await;
     let addr = facade.addr.to_string();
-    let name = common::unique_name("grpcurl-push");
+    let name = crate::common::unique_name("grpcurl-push");
     let call = |method: &str, input: String| {
         let (addr, method) = (addr.clone(), format!("ecr.v1.EcrService/{method}"));
         tokio::task::spawn_blocking(move || {
@@ -577,7 +566,7 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
 /// has no download URLs) in front of moto.
 #[tokio::test]
 async fn the_python_push_pull_example_runs() {
-    let stubs = std::env::temp_dir().join(common::unique_name("py-stubs"));
+    let stubs = std::env::temp_dir().join(crate::common::unique_name("py-stubs"));
     std::fs::create_dir_all(&stubs).unwrap();
     let proto = repo_root().join("proto");
     let generated = tokio::process::Command::new(venv_bin("python"))
@@ -591,7 +580,7 @@ async fn the_python_push_pull_example_runs() {
         .await
         .unwrap();
     assert!(generated.success());
-    let (_emulator, on_emulator) = facade_on_emulator().await;
+    let (_emulator, on_emulator) = crate::common::upstream::emulator_facade(false).await;
     let on_moto = TestFacade::start(&moto().url).await;
     for (facade, extra, last_line) in [
         (&on_emulator, None, "identical"),
@@ -614,4 +603,31 @@ async fn the_python_push_pull_example_runs() {
         assert!(text.trim_end().ends_with(last_line), "{text}");
     }
     let _ = std::fs::remove_dir_all(&stubs);
+}
+
+#[tokio::test]
+async fn health_keeps_answering_while_the_upstream_is_down() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let facade = TestFacade::start("http://127.0.0.1:1").await;
+    let mut client = facade.client().await;
+    let status = client
+        .describe_images(pb::DescribeImagesRequest {
+            repository_name: "any-repo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let health = HealthClient::new(facade.channel().await)
+        .check(HealthCheckRequest {
+            service: "ecr.v1.EcrService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 }
