@@ -664,6 +664,18 @@ async fn download_urls_expire() {
     };
     let emulator = start_emulator(config).await;
     let ecr = client(&emulator, 1);
+    let (layer, url) = demo_layer_url(&ecr).await;
+    let (status, bytes) = get(&emulator, &url).await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256_digest(&bytes), layer);
+    // Past `expires` (whole seconds, so up to 2 s away), the URL is refused.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(get(&emulator, &url).await.0, 403);
+}
+
+/// The seeded `demo/hello:latest`'s first layer: its digest and a download
+/// URL for it.
+async fn demo_layer_url(ecr: &aws_sdk_ecr::Client) -> (String, String) {
     let image = ecr
         .batch_get_image()
         .repository_name("demo/hello")
@@ -673,22 +685,17 @@ async fn download_urls_expire() {
         .unwrap();
     let manifest: serde_json::Value =
         serde_json::from_str(image.images()[0].image_manifest().unwrap()).unwrap();
-    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
     let url = ecr
         .get_download_url_for_layer()
         .repository_name("demo/hello")
-        .layer_digest(layer)
+        .layer_digest(&layer)
         .send()
         .await
         .unwrap()
         .download_url
         .unwrap();
-    let (status, bytes) = get(&emulator, &url).await;
-    assert_eq!(status, 200);
-    assert_eq!(sha256_digest(&bytes), layer);
-    // Past `expires` (whole seconds, so up to 2 s away), the URL is refused.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(get(&emulator, &url).await.0, 403);
+    (layer, url)
 }
 
 /// GET `url` with extra header lines; returns (status, lowercase head, body).
@@ -714,25 +721,7 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
     };
     let emulator = start_emulator(config).await;
     let ecr = client(&emulator, 1);
-    let image = ecr
-        .batch_get_image()
-        .repository_name("demo/hello")
-        .image_ids(ImageIdentifier::builder().image_tag("latest").build())
-        .send()
-        .await
-        .unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_str(image.images()[0].image_manifest().unwrap()).unwrap();
-    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
-    let url = ecr
-        .get_download_url_for_layer()
-        .repository_name("demo/hello")
-        .layer_digest(&layer)
-        .send()
-        .await
-        .unwrap()
-        .download_url
-        .unwrap();
+    let (layer, url) = demo_layer_url(&ecr).await;
 
     // No Range: every byte, with its length, and ranges advertised.
     let (status, head, whole) = get_with(&emulator, &url, "").await;

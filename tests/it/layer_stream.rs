@@ -23,13 +23,7 @@ async fn the_layer_stream_batches_by_a_hundred_within_the_concurrency_limit() {
     let facade = builder.start().await;
     let mut client = facade.client().await;
     let repository = unique_name("stream");
-    client
-        .create_repository(pb::CreateRepositoryRequest {
-            repository_name: repository.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    crate::common::upstream::create(&mut client, &repository).await;
     let asked: Vec<String> = (0..2_345).map(digest).collect();
     let mut stream = client
         .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {

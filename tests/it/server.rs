@@ -105,16 +105,7 @@ async fn reflection_v1_lists_the_services_and_resolves_error_details() {
 }
 
 fn grpcurl(args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(venv_bin("grpcurl"))
-        .args(args)
-        .output()
-        .expect("running grpcurl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    grpcurl_with_input(args, "")
 }
 
 #[tokio::test]
@@ -283,13 +274,7 @@ async fn shutdown_lets_a_running_stream_finish_and_refuses_new_calls() {
     let mut facade = builder.start().await;
     let mut client = facade.client().await;
     let repository = crate::common::unique_name("drain");
-    client
-        .create_repository(pb::CreateRepositoryRequest {
-            repository_name: repository.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    crate::common::upstream::create(&mut client, &repository).await;
     let mut stream = client
         .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
             repository_name: repository,
@@ -468,22 +453,21 @@ async fn a_request_over_the_message_size_limit_is_refused() {
 }
 
 /// grpcurl with `input` on its standard input (`-d @`: one JSON message
-/// after another, for streaming calls).
+/// after another, for streaming calls): whether it succeeded, and its
+/// stdout and stderr.
 fn grpcurl_with_input(args: &[&str], input: &str) -> (bool, String) {
     use std::io::Write;
-    let mut child = std::process::Command::new(venv_bin("grpcurl"))
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(venv_bin("grpcurl"))
         .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("running grpcurl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
     let output = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",

@@ -53,18 +53,7 @@ async fn push_tag_list_and_pull_an_image(kind: Kind) {
     let compact: serde_json::Value = serde_json::from_str(&manifest(config, &layer)).unwrap();
     let manifest = format!("{}\n", serde_json::to_string_pretty(&compact).unwrap())
         .replace("\"schemaVersion\": 2,", "\"schemaVersion\" :  2 ,");
-    let put = client
-        .put_image(pb::PutImageRequest {
-            repository_name: name.clone(),
-            image_manifest: manifest.clone(),
-            image_tag: Some("v1".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("put image")
-        .into_inner()
-        .image
-        .expect("image");
+    let put = put_image(&mut client, &name, manifest.clone(), Some("v1")).await;
     assert_eq!(put.image_manifest.as_deref(), Some(manifest.as_str()));
     if kind == Kind::Emulator {
         // ECR's image digest is the sha256 of the bytes as sent (moto's is not).
@@ -87,18 +76,7 @@ async fn push_tag_list_and_pull_an_image(kind: Kind) {
     assert_eq!(fetched, manifest, "the manifest comes back byte for byte");
 
     // Promotion: the manifest exactly as read, under a new tag.
-    let retagged = client
-        .put_image(pb::PutImageRequest {
-            repository_name: name.clone(),
-            image_manifest: fetched,
-            image_tag: Some("release".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("retag")
-        .into_inner()
-        .image
-        .unwrap();
+    let retagged = put_image(&mut client, &name, fetched, Some("release")).await;
     assert_eq!(
         retagged.image_id.unwrap().image_digest,
         put.image_id.unwrap().image_digest,

@@ -196,14 +196,29 @@ pub fn manifest_of(config: &[u8], layers: &[&[u8]]) -> String {
 pub async fn publish(client: &mut EcrServiceClient<Channel>, repository: &str, layers: &[&[u8]]) {
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     push(client, repository, config, MIB).await;
+    put_image(client, repository, manifest_of(config, layers), None).await;
+}
+
+/// PutImage of `manifest` (tagged `tag`, if given), which must succeed: the
+/// image ECR answers.
+pub async fn put_image(
+    client: &mut EcrServiceClient<Channel>,
+    repository: &str,
+    manifest: String,
+    tag: Option<&str>,
+) -> pb::Image {
     client
         .put_image(pb::PutImageRequest {
             repository_name: repository.to_owned(),
-            image_manifest: manifest_of(config, layers),
+            image_manifest: manifest,
+            image_tag: tag.map(str::to_owned),
             ..Default::default()
         })
         .await
-        .expect("put image");
+        .expect("put image")
+        .into_inner()
+        .image
+        .expect("image")
 }
 
 pub fn by_tag(tag: &str) -> pb::ImageIdentifier {
@@ -225,18 +240,7 @@ pub async fn push_image(
     let config = b"{}";
     let layer_digest = push(client, repository, &layer, 1024).await.layer_digest;
     push(client, repository, config, 1024).await;
-    let image = client
-        .put_image(pb::PutImageRequest {
-            repository_name: repository.to_owned(),
-            image_manifest: manifest(config, &layer),
-            image_tag: Some(tag.to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("put image")
-        .into_inner()
-        .image
-        .expect("image");
+    let image = put_image(client, repository, manifest(config, &layer), Some(tag)).await;
     let image_digest = image
         .image_id
         .and_then(|id| id.image_digest)
