@@ -7,10 +7,9 @@
 mod common;
 
 use bytes::Bytes;
-use ecr_facade::budget::{
-    BudgetSettings, REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE, SMALL_MESSAGE,
-};
+use ecr_facade::budget::{BudgetSettings, SMALL_MESSAGE};
 use ecr_facade::emulator::{Emulator, EmulatorConfig};
+use ecr_facade::error::{REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE};
 use ecr_facade::pb;
 use futures::StreamExt;
 use http_body::Frame;

@@ -217,3 +217,138 @@ fn a_long_list_of_violations_is_capped() {
         status.message()
     );
 }
+
+/// The `ErrorInfo` of a status of the facade's own: its reason and metadata,
+/// after checking the domain.
+fn facade_info(status: &Status) -> (String, HashMap<String, String>) {
+    let info = status.get_details_error_info().expect("error info");
+    assert_eq!(info.domain, FACADE_DOMAIN);
+    (info.reason, info.metadata)
+}
+
+#[test]
+fn permission_denied_carries_its_reason_and_metadata() {
+    for reason in [REASON_NOT_ALLOWED, REASON_READ_ONLY] {
+        let status = Error::permission_denied(
+            reason,
+            "caller ci may not call PutImage on repository \"app\"",
+            vec![
+                ("action", "PutImage".to_owned()),
+                ("repository", "app".to_owned()),
+                ("caller", "ci".to_owned()),
+            ],
+        )
+        .to_status();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(
+            status.message(),
+            "caller ci may not call PutImage on repository \"app\""
+        );
+        let (got, metadata) = facade_info(&status);
+        assert_eq!(got, reason);
+        let expected = HashMap::from([
+            ("action".to_owned(), "PutImage".to_owned()),
+            ("repository".to_owned(), "app".to_owned()),
+            ("caller".to_owned(), "ci".to_owned()),
+        ]);
+        assert_eq!(metadata, expected);
+        assert!(status.get_details_retry_info().is_none());
+    }
+}
+
+#[test]
+fn unauthenticated_says_why() {
+    let status = Error::unauthenticated("no credentials").to_status();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.message(), "no credentials");
+    let (reason, metadata) = facade_info(&status);
+    assert_eq!(reason, REASON_UNAUTHENTICATED);
+    assert!(metadata.is_empty());
+    assert!(status.get_details_retry_info().is_none());
+}
+
+#[test]
+fn deadline_exceeded_is_the_facades_own() {
+    let status =
+        Error::deadline_exceeded("the call did not finish within its deadline").to_status();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(
+        status.message(),
+        "the call did not finish within its deadline"
+    );
+    let (reason, _) = facade_info(&status);
+    assert_eq!(reason, REASON_DEADLINE_EXCEEDED);
+    assert!(status.get_details_retry_info().is_none());
+}
+
+#[test]
+fn overloaded_suggests_a_back_off() {
+    let delay = Duration::from_millis(250);
+    let status = Error::overloaded("at the limit; retry with backoff", delay).to_status();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let (reason, _) = facade_info(&status);
+    assert_eq!(reason, REASON_OVERLOADED);
+    let retry = status.get_details_retry_info().expect("retry info");
+    assert_eq!(retry.retry_delay, Some(delay));
+}
+
+#[test]
+fn message_too_large_names_the_method_and_its_limit() {
+    let status = Error::message_too_large("CreateRepository", 300_000, 262_144).to_status();
+    assert_eq!(status.code(), Code::OutOfRange);
+    assert_eq!(
+        status.message(),
+        "request message of 300000 bytes is over CreateRepository's limit of 262144 bytes"
+    );
+    let (reason, metadata) = facade_info(&status);
+    assert_eq!(reason, REASON_MESSAGE_TOO_LARGE);
+    assert_eq!(
+        metadata,
+        HashMap::from([
+            ("method".to_owned(), "CreateRepository".to_owned()),
+            ("limit_bytes".to_owned(), "262144".to_owned()),
+        ])
+    );
+    assert!(status.get_details_retry_info().is_none());
+}
+
+#[test]
+fn budget_exhausted_names_the_budget_and_suggests_a_back_off() {
+    let delay = Duration::from_millis(250);
+    let status = Error::budget_exhausted(1024, delay).to_status();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(
+        status.message(),
+        "the facade is holding its budget of 1024 request bytes in flight; retry with backoff"
+    );
+    let (reason, metadata) = facade_info(&status);
+    assert_eq!(reason, REASON_BUDGET_EXHAUSTED);
+    assert!(metadata.is_empty());
+    let retry = status.get_details_retry_info().expect("retry info");
+    assert_eq!(retry.retry_delay, Some(delay));
+}
+
+#[test]
+fn malformed_and_internal_carry_no_details() {
+    // Neither has a field to name or a reason a caller could act on; the
+    // statuses are what tonic's own `invalid_argument`/`internal` answer.
+    let cases = [
+        (
+            Error::malformed("malformed request: the body ended inside a message"),
+            Code::InvalidArgument,
+            "malformed request: the body ended inside a message",
+        ),
+        (
+            Error::internal("the facade failed internally; the error has been logged"),
+            Code::Internal,
+            "the facade failed internally; the error has been logged",
+        ),
+    ];
+    for (err, code, message) in cases {
+        assert_eq!(err.to_string(), message);
+        let status = err.to_status();
+        assert_eq!(status.code(), code);
+        assert_eq!(status.message(), message);
+        assert!(status.details().is_empty(), "{status:?}");
+    }
+}
