@@ -340,3 +340,6 @@ fn looks_secret(word: &str) -> bool {
         && word.chars().any(|c| c.is_ascii_digit());
     is_key_id || opaque
 }
+
+#[cfg(test)]
+mod tests;
