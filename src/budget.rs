@@ -21,7 +21,7 @@
 
 mod layer;
 
-pub use layer::{BudgetLayer, REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE};
+pub use layer::BudgetLayer;
 
 use crate::model::{Action, IMAGE_MANIFEST_MAX_CHARS, LAYER_PART_MAX_BYTES};
 

@@ -15,6 +15,8 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 
+use crate::error::Error;
+
 /// [`ProstCodec`] with request decode errors as INVALID_ARGUMENT.
 #[derive(Debug, Clone)]
 pub struct FacadeCodec<T, U> {
@@ -70,7 +72,8 @@ where
             if status.code() == Code::Internal && is_request::<U>() {
                 // prost's message names the field and wire problem, never
                 // the bytes themselves.
-                Status::invalid_argument(format!("malformed request message: {}", status.message()))
+                Error::malformed(format!("malformed request message: {}", status.message()))
+                    .to_status()
             } else {
                 status
             }

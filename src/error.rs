@@ -1,58 +1,49 @@
-//! The facade's one error type and its one mapping to `tonic::Status`.
+//! The facade's one error type and its one mapping to `tonic::Status`:
+//! every status the facade answers — bad input, upstream failures,
+//! authentication and authorization, its own limits and deadlines, layer
+//! transfers, internal failures — is an [`Error`] turned into a status by
+//! [`Error::to_status`], here and nowhere else.
 //!
 //! Upstream failures are classified once, from the SDK's `SdkError`, into an
-//! [`UpstreamError`]; [`Error::to_status`] turns every error into a canonical
-//! gRPC code with `google.rpc` details (`BadRequest`, `ErrorInfo`,
-//! `RetryInfo`). Messages are lowercase and never carry credentials or tokens.
+//! [`UpstreamError`] (`upstream`); the `ErrorInfo` reasons and domains are
+//! in `reasons`. Statuses carry canonical gRPC codes with `google.rpc`
+//! details (`BadRequest`, `ErrorInfo`, `RetryInfo`). Messages are lowercase
+//! and never carry credentials or tokens.
+
+mod reasons;
+mod upstream;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_types::request_id::RequestId;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-/// `ErrorInfo.domain` of errors raised by ECR.
-pub const ECR_DOMAIN: &str = "ecr.amazonaws.com";
-/// `ErrorInfo.domain` of errors raised by the facade itself.
-pub const FACADE_DOMAIN: &str = "ecr-facade";
+pub use reasons::*;
+pub use upstream::{UpstreamError, UpstreamErrorKind, code_for_ecr_error, scrub};
+
 /// Most field violations listed in one status (message and `BadRequest`):
 /// all of them could overflow the trailers of a 100-item request.
 pub const MAX_LISTED_VIOLATIONS: usize = 20;
-
-/// Back-off suggested in `RetryInfo` when ECR throttles.
-pub const THROTTLE_RETRY_DELAY: Duration = Duration::from_secs(1);
-
-/// `ErrorInfo.reason` when the facade sheds work at one of its own limits.
-pub const REASON_OVERLOADED: &str = "OVERLOADED";
-/// `ErrorInfo.reason` when a pulled layer's bytes do not hash to its digest
-/// or do not add up to its size.
-pub const REASON_LAYER_CORRUPT: &str = "LAYER_CORRUPT";
-/// `ErrorInfo.reason` when fetching a layer from its download URL failed.
-pub const REASON_DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
-/// `ErrorInfo.reason` when a push names an upload this replica cannot resume.
-pub const REASON_UPLOAD_NOT_RESUMABLE: &str = "UPLOAD_NOT_RESUMABLE";
-/// `ErrorInfo.reason` when a transfer's deadline passed.
-pub const REASON_DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
-/// `ErrorInfo.reason` when a transfer's caller broke its stream.
-pub const REASON_CALLER_CANCELLED: &str = "CALLER_CANCELLED";
-/// `ErrorInfo.reason` when a transfer's caller sent nothing for too long.
-pub const REASON_CALLER_IDLE: &str = "CALLER_IDLE";
 
 /// Every way a facade call can fail.
 #[derive(Debug, Clone)]
 pub enum Error {
     /// The request broke one or more of ECR's constraints; nothing was sent.
     InvalidRequest(Vec<FieldViolation>),
+    /// The request's bytes are not a message of its type (they do not
+    /// decode, or the body ended inside a message): INVALID_ARGUMENT without
+    /// details, as there is no field to name. The message never quotes the
+    /// bytes.
+    Malformed(String),
     /// The upstream call failed.
     Upstream(UpstreamError),
-    /// The facade itself refused or failed the call (a limit, a layer
-    /// transfer): the code, an `ErrorInfo` reason of the facade's domain, a
-    /// lowercase message and, when retrying later helps, a `RetryInfo`.
+    /// The facade itself refused or failed the call (a limit, a deadline,
+    /// the policy, a layer transfer): the code, an `ErrorInfo` reason of the
+    /// facade's domain with its metadata, a lowercase message and, when
+    /// retrying later helps, a `RetryInfo`.
     Facade {
         /// The canonical code.
         code: Code,
@@ -62,13 +53,28 @@ pub enum Error {
         message: String,
         /// Back-off suggested in `RetryInfo`.
         retry_after: Option<Duration>,
+        /// `ErrorInfo.metadata`: what the refusal was about.
+        metadata: Vec<(&'static str, String)>,
     },
+    /// The facade failed (a handler panicked, a task died): INTERNAL without
+    /// details. The cause is logged; the message only says so.
+    Internal(String),
 }
 
 impl Error {
     /// One violated field: INVALID_ARGUMENT with a `BadRequest` naming it.
     pub fn invalid_field(field: &str, description: impl Into<String>) -> Self {
         Error::InvalidRequest(vec![FieldViolation::new(field, description)])
+    }
+
+    /// The request's bytes are not a message: INVALID_ARGUMENT, no details.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Error::Malformed(message.into())
+    }
+
+    /// The facade failed internally: INTERNAL, no details.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
     }
 
     /// The facade's own failure with `code` and `reason`.
@@ -78,59 +84,121 @@ impl Error {
             reason,
             message: message.into(),
             retry_after: None,
+            metadata: Vec::new(),
         }
     }
 
-    /// A limit of the facade's own is reached: RESOURCE_EXHAUSTED with a
-    /// `RetryInfo` of `retry_after`.
+    /// A limit of the facade's own is reached: RESOURCE_EXHAUSTED
+    /// (`OVERLOADED`) with a `RetryInfo` of `retry_after`.
     pub fn overloaded(message: impl Into<String>, retry_after: Duration) -> Self {
         Error::Facade {
             code: Code::ResourceExhausted,
             reason: REASON_OVERLOADED,
             message: message.into(),
             retry_after: Some(retry_after),
+            metadata: Vec::new(),
         }
     }
-}
 
-/// A failed upstream call, classified.
-#[derive(Debug, Clone)]
-pub struct UpstreamError {
-    /// ECR action, e.g. `DescribeImages`.
-    pub action: &'static str,
-    /// What went wrong.
-    pub kind: UpstreamErrorKind,
-    /// ECR's request id, when a response arrived.
-    pub request_id: Option<String>,
-}
+    /// The call's deadline passed: DEADLINE_EXCEEDED (`DEADLINE_EXCEEDED`).
+    pub fn deadline_exceeded(message: impl Into<String>) -> Self {
+        Error::facade(Code::DeadlineExceeded, REASON_DEADLINE_EXCEEDED, message)
+    }
 
-/// Classes of upstream failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamErrorKind {
-    /// ECR answered with an error shape (`__type`), e.g.
-    /// `RepositoryNotFoundException`.
-    Service {
-        /// The error name without namespace.
-        code: String,
-        /// ECR's message (already scrubbed of credential-like strings).
-        message: Option<String>,
-    },
-    /// ECR answered with something that is not a valid response.
-    BadResponse {
-        /// HTTP status of that response.
-        http_status: u16,
-    },
-    /// The call (or one attempt) ran out of the SDK's configured time.
-    Timeout,
-    /// The RPC's deadline (the caller's `grpc-timeout`, capped by the
-    /// server's default) passed before ECR answered; the call was abandoned.
-    DeadlineExceeded,
-    /// ECR could not be reached (connection refused, reset, DNS…).
-    Unreachable,
-    /// The facade has no AWS credentials to sign with.
-    MissingCredentials,
-    /// The request could not be built or sent for another reason.
-    Other,
+    /// No caller is known while a policy is in force: UNAUTHENTICATED
+    /// (`UNAUTHENTICATED`).
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::facade(Code::Unauthenticated, REASON_UNAUTHENTICATED, message)
+    }
+
+    /// The caller may not make the call: PERMISSION_DENIED with `reason`
+    /// ([`REASON_NOT_ALLOWED`] or [`REASON_READ_ONLY`]) and `metadata`
+    /// naming the action, repository, registry and caller.
+    pub fn permission_denied(
+        reason: &'static str,
+        message: impl Into<String>,
+        metadata: Vec<(&'static str, String)>,
+    ) -> Self {
+        Error::Facade {
+            code: Code::PermissionDenied,
+            reason,
+            message: message.into(),
+            retry_after: None,
+            metadata,
+        }
+    }
+
+    /// One request message of `length` bytes is over `method`'s limit:
+    /// OUT_OF_RANGE (`MESSAGE_TOO_LARGE`, what tonic's own limit answers).
+    pub fn message_too_large(method: &str, length: usize, limit: usize) -> Self {
+        Error::Facade {
+            code: Code::OutOfRange,
+            reason: REASON_MESSAGE_TOO_LARGE,
+            message: format!(
+                "request message of {length} bytes is over {method}'s limit of {limit} bytes"
+            ),
+            retry_after: None,
+            metadata: vec![
+                ("method", method.to_owned()),
+                ("limit_bytes", limit.to_string()),
+            ],
+        }
+    }
+
+    /// The budget of `total` request bytes in flight is spent:
+    /// RESOURCE_EXHAUSTED (`REQUEST_BYTES_BUDGET_EXHAUSTED`) with a
+    /// `RetryInfo` of `retry_after`.
+    pub fn budget_exhausted(total: usize, retry_after: Duration) -> Self {
+        Error::Facade {
+            code: Code::ResourceExhausted,
+            reason: REASON_BUDGET_EXHAUSTED,
+            message: format!(
+                "the facade is holding its budget of {total} request bytes in flight; \
+                 retry with backoff"
+            ),
+            retry_after: Some(retry_after),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// The canonical status with its `google.rpc` details.
+    pub fn to_status(&self) -> Status {
+        match self {
+            Error::InvalidRequest(violations) => Status::with_error_details(
+                Code::InvalidArgument,
+                self.to_string(),
+                ErrorDetails::with_bad_request(
+                    violations
+                        .iter()
+                        .take(MAX_LISTED_VIOLATIONS)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            Error::Malformed(message) => Status::new(Code::InvalidArgument, message.clone()),
+            Error::Upstream(err) => {
+                Status::with_error_details(err.code(), err.message(), err.details())
+            }
+            Error::Facade {
+                code,
+                reason,
+                message,
+                retry_after,
+                metadata,
+            } => {
+                let metadata: HashMap<String, String> = metadata
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), value.clone()))
+                    .collect();
+                let mut details = ErrorDetails::with_error_info(*reason, FACADE_DOMAIN, metadata);
+                if let Some(delay) = retry_after {
+                    details.set_retry_info(Some(*delay));
+                }
+                Status::with_error_details(*code, message.clone(), details)
+            }
+            Error::Internal(message) => Status::new(Code::Internal, message.clone()),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -150,7 +218,9 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Upstream(err) => write!(f, "{}", err.message()),
-            Error::Facade { message, .. } => write!(f, "{message}"),
+            Error::Malformed(message)
+            | Error::Facade { message, .. }
+            | Error::Internal(message) => write!(f, "{message}"),
         }
     }
 }
@@ -167,323 +237,6 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         err.to_status()
     }
-}
-
-/// Error names ECR (and AWS generally) uses for throttling.
-const THROTTLING_CODES: &[&str] = &[
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "SlowDown",
-];
-
-/// Error names that mean the facade's own credentials were rejected.
-const CREDENTIAL_CODES: &[&str] = &[
-    "UnrecognizedClientException",
-    "ExpiredTokenException",
-    "InvalidSignatureException",
-    "InvalidClientTokenId",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-    "SignatureDoesNotMatch",
-];
-
-/// gRPC code for an ECR error name (see the mapping table in
-/// `shared/ecr-api-reference.md` §10). Unknown names fall back on the HTTP
-/// class: ECR marks only `ServerException` as a fault.
-pub fn code_for_ecr_error(name: &str) -> Code {
-    match name {
-        "InvalidParameterException"
-        | "InvalidTagParameterException"
-        | "TooManyTagsException"
-        | "ImageDigestDoesNotMatchException"
-        | "InvalidLayerException"
-        | "ValidationException"
-        | "SerializationException" => Code::InvalidArgument,
-        "InvalidLayerPartException" => Code::OutOfRange,
-        "LayerPartTooSmallException"
-        | "EmptyUploadException"
-        | "RepositoryNotEmptyException"
-        | "ReferencedImagesNotFoundException"
-        | "LayerInaccessibleException"
-        | "KmsException" => Code::FailedPrecondition,
-        "RepositoryNotFoundException"
-        | "RepositoryPolicyNotFoundException"
-        | "ImageNotFoundException"
-        | "LayersNotFoundException"
-        | "UploadNotFoundException" => Code::NotFound,
-        "RepositoryAlreadyExistsException"
-        | "LayerAlreadyExistsException"
-        | "ImageAlreadyExistsException"
-        | "ImageTagAlreadyExistsException" => Code::AlreadyExists,
-        "LimitExceededException" => Code::ResourceExhausted,
-        "UnableToGetUpstreamImageException"
-        | "UnableToGetUpstreamLayerException"
-        | "ServiceUnavailable"
-        | "ServiceUnavailableException"
-        | "InternalFailure" => Code::Unavailable,
-        "ServerException" => Code::Internal,
-        "AccessDeniedException" | "AccessDenied" => Code::PermissionDenied,
-        name if THROTTLING_CODES.contains(&name) => Code::ResourceExhausted,
-        // The facade's own credentials: not the caller's fault, and nothing the
-        // caller can fix; the message tells the operator what to do.
-        name if CREDENTIAL_CODES.contains(&name) => Code::Internal,
-        _ => Code::Unknown,
-    }
-}
-
-impl UpstreamError {
-    /// The RPC's deadline passed while waiting for `action`.
-    pub fn deadline_exceeded(action: &'static str) -> Self {
-        UpstreamError {
-            action,
-            kind: UpstreamErrorKind::DeadlineExceeded,
-            request_id: None,
-        }
-    }
-
-    /// ECR answered `action` without a member the facade needs.
-    pub fn bad_response(action: &'static str) -> Self {
-        UpstreamError {
-            action,
-            kind: UpstreamErrorKind::BadResponse { http_status: 200 },
-            request_id: None,
-        }
-    }
-
-    /// Classifies an SDK error of the ECR action `action`.
-    pub fn from_sdk<E>(action: &'static str, err: SdkError<E, HttpResponse>) -> Self
-    where
-        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    {
-        let request_id = err.request_id().map(str::to_owned);
-        let kind = match &err {
-            SdkError::TimeoutError(_) => UpstreamErrorKind::Timeout,
-            SdkError::DispatchFailure(failure) => {
-                if failure.is_timeout() {
-                    UpstreamErrorKind::Timeout
-                } else if chain_has_credentials_error(&err) {
-                    UpstreamErrorKind::MissingCredentials
-                } else if failure.is_io() || failure.is_other() {
-                    UpstreamErrorKind::Unreachable
-                } else {
-                    UpstreamErrorKind::Other
-                }
-            }
-            SdkError::ResponseError(response) => UpstreamErrorKind::BadResponse {
-                http_status: response.raw().status().as_u16(),
-            },
-            SdkError::ServiceError(service) => match service.err().code() {
-                Some(code) => UpstreamErrorKind::Service {
-                    code: code.to_owned(),
-                    message: service.err().message().map(scrub),
-                },
-                None => UpstreamErrorKind::BadResponse {
-                    http_status: service.raw().status().as_u16(),
-                },
-            },
-            // ConstructionFailure and anything newer: logged below.
-            _ => UpstreamErrorKind::Other,
-        };
-        let request_id = request_id.or_else(|| match &err {
-            SdkError::ServiceError(service) => service.err().meta().request_id().map(str::to_owned),
-            _ => None,
-        });
-        if matches!(kind, UpstreamErrorKind::Other) {
-            // Not shown to callers (it could name local configuration), but the
-            // operator needs it.
-            tracing::warn!(action, error = %display_chain(&err), "upstream call failed");
-        }
-        UpstreamError {
-            action,
-            kind,
-            request_id,
-        }
-    }
-
-    /// The gRPC code for this failure.
-    pub fn code(&self) -> Code {
-        match &self.kind {
-            UpstreamErrorKind::Service { code, .. } => code_for_ecr_error(code),
-            UpstreamErrorKind::BadResponse { http_status } if *http_status >= 500 => {
-                Code::Unavailable
-            }
-            UpstreamErrorKind::BadResponse { .. } => Code::Unknown,
-            UpstreamErrorKind::Timeout | UpstreamErrorKind::DeadlineExceeded => {
-                Code::DeadlineExceeded
-            }
-            UpstreamErrorKind::Unreachable => Code::Unavailable,
-            UpstreamErrorKind::MissingCredentials => Code::Internal,
-            UpstreamErrorKind::Other => Code::Internal,
-        }
-    }
-
-    /// `ErrorInfo.reason`: the ECR error name, or the facade's own reason.
-    pub fn reason(&self) -> &str {
-        match &self.kind {
-            UpstreamErrorKind::Service { code, .. } => code,
-            UpstreamErrorKind::BadResponse { .. } => "UPSTREAM_BAD_RESPONSE",
-            UpstreamErrorKind::Timeout => "UPSTREAM_TIMEOUT",
-            UpstreamErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
-            UpstreamErrorKind::Unreachable => "UPSTREAM_UNREACHABLE",
-            UpstreamErrorKind::MissingCredentials => "UPSTREAM_CREDENTIALS_MISSING",
-            UpstreamErrorKind::Other => "UPSTREAM_REQUEST_FAILED",
-        }
-    }
-
-    /// Whether ECR throttled the call.
-    pub fn is_throttling(&self) -> bool {
-        matches!(&self.kind, UpstreamErrorKind::Service { code, .. } if THROTTLING_CODES.contains(&code.as_str()))
-    }
-
-    /// Lowercase, secret-free message for the caller.
-    pub fn message(&self) -> String {
-        let action = self.action;
-        match &self.kind {
-            UpstreamErrorKind::Service { code, .. }
-                if CREDENTIAL_CODES.contains(&code.as_str()) =>
-            {
-                format!(
-                    "ecr rejected the facade's own aws credentials ({code}) on {action}: \
-                     the operator must fix the service's credentials"
-                )
-            }
-            UpstreamErrorKind::Service { code, message } => match message {
-                Some(message) => format!("ecr {action} failed: {code}: {message}"),
-                None => format!("ecr {action} failed: {code}"),
-            },
-            UpstreamErrorKind::BadResponse { http_status } => format!(
-                "ecr {action} answered http {http_status} with a body that is not an ecr response"
-            ),
-            UpstreamErrorKind::Timeout => format!("ecr {action} timed out"),
-            UpstreamErrorKind::DeadlineExceeded => {
-                format!("the call's deadline passed before ecr {action} answered")
-            }
-            UpstreamErrorKind::Unreachable => format!("ecr could not be reached for {action}"),
-            UpstreamErrorKind::MissingCredentials => format!(
-                "the facade has no aws credentials to call ecr {action}: the operator must \
-                 configure the service's credentials (environment, profile or workload identity)"
-            ),
-            UpstreamErrorKind::Other => format!("ecr {action} could not be sent"),
-        }
-    }
-
-    fn details(&self) -> ErrorDetails {
-        let domain = match &self.kind {
-            UpstreamErrorKind::Service { .. } => ECR_DOMAIN,
-            _ => FACADE_DOMAIN,
-        };
-        let mut metadata = HashMap::from([("action".to_owned(), self.action.to_owned())]);
-        if let Some(id) = &self.request_id {
-            metadata.insert("request_id".to_owned(), id.clone());
-        }
-        let mut details = ErrorDetails::with_error_info(self.reason(), domain, metadata);
-        if self.is_throttling() {
-            details.set_retry_info(Some(THROTTLE_RETRY_DELAY));
-        }
-        details
-    }
-}
-
-impl Error {
-    /// The canonical status with its `google.rpc` details.
-    pub fn to_status(&self) -> Status {
-        match self {
-            Error::InvalidRequest(violations) => Status::with_error_details(
-                Code::InvalidArgument,
-                self.to_string(),
-                ErrorDetails::with_bad_request(
-                    violations
-                        .iter()
-                        .take(MAX_LISTED_VIOLATIONS)
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                ),
-            ),
-            Error::Upstream(err) => {
-                Status::with_error_details(err.code(), err.message(), err.details())
-            }
-            Error::Facade {
-                code,
-                reason,
-                message,
-                retry_after,
-            } => {
-                let mut details = ErrorDetails::with_error_info(*reason, FACADE_DOMAIN, []);
-                if let Some(delay) = retry_after {
-                    details.set_retry_info(Some(*delay));
-                }
-                Status::with_error_details(*code, message.clone(), details)
-            }
-        }
-    }
-}
-
-fn chain_has_credentials_error(err: &(dyn StdError + 'static)) -> bool {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(current) = source {
-        if current
-            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some()
-        {
-            return true;
-        }
-        source = current.source();
-    }
-    false
-}
-
-fn display_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(current) = source {
-        out.push_str(": ");
-        out.push_str(&current.to_string());
-        source = current.source();
-    }
-    scrub(&out)
-}
-
-/// Removes what could be a credential from an upstream message: AWS access key
-/// ids and long opaque tokens (session tokens, signatures, base64 blobs).
-pub fn scrub(message: &str) -> String {
-    // A token character can be part of a key or a base64 blob; anything else
-    // (spaces, quotes, brackets, dots, colons…) separates words.
-    let separator =
-        |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
-    message
-        .split_inclusive(separator)
-        .map(|word| {
-            let trimmed = word.trim_end_matches(separator);
-            let tail = &word[trimmed.len()..];
-            if looks_secret(trimmed) {
-                format!("<redacted>{tail}")
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect()
-}
-
-fn looks_secret(word: &str) -> bool {
-    let is_key_id = word.len() == 20
-        && (word.starts_with("AKIA") || word.starts_with("ASIA"))
-        && word
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    // Session tokens, secret keys, signatures and base64 tokens are long and
-    // mix cases and digits; repository names, digests and ids do not.
-    let opaque = word.len() >= 32
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'))
-        && word.chars().any(|c| c.is_ascii_uppercase())
-        && word.chars().any(|c| c.is_ascii_lowercase())
-        && word.chars().any(|c| c.is_ascii_digit());
-    is_key_id || opaque
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::error::Error;
+
 /// A streamed answer.
 pub type Produced<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -37,9 +39,10 @@ where
         match outcome.await {
             Ok(Ok(())) => None,
             Ok(Err(err)) => Some(Err(err.into())),
-            Err(_) => Some(Err(Status::internal(format!(
+            Err(_) => Some(Err(Error::internal(format!(
                 "the {what} stopped unexpectedly; the error has been logged"
-            )))),
+            ))
+            .to_status())),
         }
     })
     .filter_map(std::future::ready);

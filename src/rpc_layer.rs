@@ -36,7 +36,6 @@ use http::{HeaderName, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tonic::body::Body;
-use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -44,7 +43,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::call_bounds::CallLimits;
 use crate::call_slot::{EndGuard, Ending, Slot, Unsent, Watchdog};
 use crate::deadline::{self, CallDeadline};
-use crate::error::FACADE_DOMAIN;
+use crate::error::Error;
 use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
 
@@ -305,12 +304,11 @@ fn with_request_id(mut response: http::Response<Body>, request_id: &str) -> http
 /// The answer of a call whose deadline passed in the layer (before its
 /// handler answered, or while its answer was being sent).
 fn deadline_status() -> tonic::Status {
-    tonic::Status::with_error_details(
-        tonic::Code::DeadlineExceeded,
+    Error::deadline_exceeded(
         "the call did not finish within its deadline (receiving the request, handling it \
          and sending the answer all count)",
-        ErrorDetails::with_error_info("DEADLINE_EXCEEDED", FACADE_DOMAIN, []),
     )
+    .to_status()
 }
 
 /// The paths of the methods served, as metric labels (made once).
@@ -339,13 +337,7 @@ fn metric_label(path: &str) -> &'static str {
 
 /// RESOURCE_EXHAUSTED with `RetryInfo`: the answer of a shed call.
 pub(crate) fn shed_status(message: String) -> tonic::Status {
-    tonic::Status::with_error_details(
-        tonic::Code::ResourceExhausted,
-        message,
-        ErrorDetails::with_error_info("OVERLOADED", FACADE_DOMAIN, [])
-            .set_retry_info(Some(SHED_RETRY_DELAY))
-            .to_owned(),
-    )
+    Error::overloaded(message, SHED_RETRY_DELAY).to_status()
 }
 
 /// Refuses a call at a concurrency limit, without queueing it.

@@ -33,7 +33,9 @@ fn panic_response(panic: PanicPayload) -> http::Response<Body> {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("non-string panic");
     tracing::error!(panic = what, "a handler panicked");
-    tonic::Status::internal("the facade failed internally; the error has been logged").into_http()
+    crate::error::Error::internal("the facade failed internally; the error has been logged")
+        .to_status()
+        .into_http()
 }
 
 /// Request message limit for servers without a [`BudgetLayer`] (the

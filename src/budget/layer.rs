@@ -11,18 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
 use tonic::body::Body;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
 use super::BudgetSettings;
-use crate::error::FACADE_DOMAIN;
+use crate::error::Error;
 
-/// `ErrorInfo.reason` of a request message over its method's limit.
-pub const REASON_MESSAGE_TOO_LARGE: &str = "MESSAGE_TOO_LARGE";
-/// `ErrorInfo.reason` of a call refused because the budget is spent.
-pub const REASON_BUDGET_EXHAUSTED: &str = "REQUEST_BYTES_BUDGET_EXHAUSTED";
 /// Back-off suggested to a caller refused for the budget.
 const RETRY_DELAY: Duration = Duration::from_millis(250);
 /// Length of the prefix of every gRPC message: a compression flag and a
@@ -205,7 +200,7 @@ impl Metered {
         length: usize,
     ) -> Result<(), Status> {
         if length > limit {
-            return Err(too_large(method, length, limit));
+            return Err(Error::message_too_large(method, length, limit).to_status());
         }
         let Some((semaphore, total)) = budget else {
             return Ok(());
@@ -258,9 +253,10 @@ impl http_body::Body for Metered {
                 fed.map(|()| frame)
             }
             Some(Err(status)) => Err(status),
-            None if this.framing.mid_message() => Err(Status::invalid_argument(
+            None if this.framing.mid_message() => Err(Error::malformed(
                 "malformed request: the body ended inside a message",
-            )),
+            )
+            .to_status()),
             None => {
                 this.inner = None;
                 return Poll::Ready(None);
@@ -318,22 +314,6 @@ impl http_body::Body for Held {
     }
 }
 
-/// OUT_OF_RANGE: one message is over its method's limit.
-fn too_large(method: &str, length: usize, limit: usize) -> Status {
-    Status::with_error_details(
-        Code::OutOfRange,
-        format!("request message of {length} bytes is over {method}'s limit of {limit} bytes"),
-        ErrorDetails::with_error_info(
-            REASON_MESSAGE_TOO_LARGE,
-            FACADE_DOMAIN,
-            [
-                ("method".to_owned(), method.to_owned()),
-                ("limit_bytes".to_owned(), limit.to_string()),
-            ],
-        ),
-    )
-}
-
 /// RESOURCE_EXHAUSTED with a `RetryInfo`: the budget cannot take `length`
 /// more bytes now.
 fn exhausted(method: &str, length: usize, total: usize) -> Status {
@@ -343,14 +323,5 @@ fn exhausted(method: &str, length: usize, total: usize) -> Status {
         budget = total,
         "request refused: the budget of request bytes in flight is spent"
     );
-    Status::with_error_details(
-        Code::ResourceExhausted,
-        format!(
-            "the facade is holding its budget of {total} request bytes in flight; \
-             retry with backoff"
-        ),
-        ErrorDetails::with_error_info(REASON_BUDGET_EXHAUSTED, FACADE_DOMAIN, [])
-            .set_retry_info(Some(RETRY_DELAY))
-            .to_owned(),
-    )
+    Error::budget_exhausted(total, RETRY_DELAY).to_status()
 }

@@ -8,6 +8,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::layer::Framing;
 use super::*;
+use crate::error::{REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE};
 
 const CREATE: &str = "/ecr.v1.EcrService/CreateRepository";
 const CHECK: &str = "/ecr.v1.EcrService/BatchCheckLayerAvailability";

@@ -1,25 +1,16 @@
 //! The authorization decision: `--read-only`, then the policy in force, for
 //! every registry and repository a request addresses.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 use super::identity::Identity;
 use super::layer::AuthLayer;
 use super::scope::{Registries, RepositoryScoped, Scope};
 use super::store::PolicyStore;
-use crate::error::FACADE_DOMAIN;
+use crate::error::{Error, REASON_NOT_ALLOWED, REASON_READ_ONLY};
 use crate::model::Action;
-
-/// `ErrorInfo.reason` when the policy does not grant the call.
-pub const REASON_NOT_ALLOWED: &str = "ACTION_NOT_ALLOWED";
-/// `ErrorInfo.reason` when `--read-only` refuses a mutating action.
-pub const REASON_READ_ONLY: &str = "READ_ONLY";
-/// `ErrorInfo.reason` when a policy is in force and the caller is unknown.
-pub const REASON_UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 
 /// Decides whether a caller may make a call. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -144,9 +135,10 @@ impl Authorizer {
             return Ok(());
         };
         let Some(identity) = identity else {
-            return Err(unauthenticated(
+            return Err(Error::unauthenticated(
                 "no credentials: present a client certificate or a bearer token",
-            ));
+            )
+            .to_status());
         };
         for registry in registries.iter() {
             // The part of the scope the policy does not grant, if any.
@@ -212,36 +204,23 @@ fn scope_label(scope: Scope<'_>) -> String {
 /// PERMISSION_DENIED with an `ErrorInfo` naming the action, repository and
 /// (when the request named one) registry.
 fn denied(
-    reason: &str,
+    reason: &'static str,
     message: String,
     action: &str,
     (repository, registry): (String, Option<&str>),
     identity: Option<&Identity>,
 ) -> Status {
-    let mut metadata = HashMap::from([("action".to_owned(), action.to_owned())]);
+    let mut metadata = vec![("action", action.to_owned())];
     if !repository.is_empty() {
-        metadata.insert("repository".to_owned(), repository);
+        metadata.push(("repository", repository));
     }
     if let Some(registry) = registry {
-        metadata.insert("registry".to_owned(), registry.to_owned());
+        metadata.push(("registry", registry.to_owned()));
     }
     if let Some(identity) = identity {
-        metadata.insert("caller".to_owned(), identity.to_string());
+        metadata.push(("caller", identity.to_string()));
     }
-    Status::with_error_details(
-        Code::PermissionDenied,
-        message,
-        ErrorDetails::with_error_info(reason, FACADE_DOMAIN, metadata),
-    )
-}
-
-/// UNAUTHENTICATED with an `ErrorInfo` (reason `UNAUTHENTICATED`).
-pub fn unauthenticated(message: &str) -> Status {
-    Status::with_error_details(
-        Code::Unauthenticated,
-        message,
-        ErrorDetails::with_error_info(REASON_UNAUTHENTICATED, FACADE_DOMAIN, []),
-    )
+    Error::permission_denied(reason, message, metadata).to_status()
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use futures::future::{Either, Ready, ready};
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-use super::authorize::{Authorizer, unauthenticated};
+use super::authorize::Authorizer;
 use super::identity::{Identity, bearer_token};
+use crate::error::Error;
 
 /// Whether `path` is health or reflection, which stay open to everyone
 /// (Kubernetes probes and `grpcurl list` carry no credentials).
@@ -104,7 +105,9 @@ where
             }
             Err(reason) => {
                 tracing::info!(method = request.uri().path(), reason, "rpc unauthenticated");
-                Either::Right(ready(Ok(unauthenticated(reason).into_http::<Body>())))
+                Either::Right(ready(Ok(Error::unauthenticated(reason)
+                    .to_status()
+                    .into_http::<Body>())))
             }
         }
     }

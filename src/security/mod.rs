@@ -83,9 +83,7 @@ use std::sync::Arc;
 use clap::Args;
 use tonic::transport::ServerTlsConfig;
 
-pub use authorize::{
-    Authorizer, REASON_NOT_ALLOWED, REASON_READ_ONLY, REASON_UNAUTHENTICATED, unauthenticated,
-};
+pub use authorize::Authorizer;
 pub use identity::{Identity, bearer_token, token_sha256_hex};
 pub use layer::{AuthLayer, Authenticate, is_open_method};
 pub use policy::{OWN_REGISTRY, Policy, PolicyError, glob_match};

@@ -52,11 +52,7 @@ impl Transfer {
 }
 
 fn deadline_passed() -> Error {
-    Error::facade(
-        Code::DeadlineExceeded,
-        error::REASON_DEADLINE_EXCEEDED,
-        "the pull's deadline passed; resume it from the last offset received",
-    )
+    Error::deadline_exceeded("the pull's deadline passed; resume it from the last offset received")
 }
 
 /// Gets the layer's download URL from ECR and opens it at `offset`.

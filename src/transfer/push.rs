@@ -99,9 +99,7 @@ impl Transfer {
             };
             match timeout_at(deadline, push.run(header.upload_id, incoming)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(Error::facade(
-                    Code::DeadlineExceeded,
-                    error::REASON_DEADLINE_EXCEEDED,
+                Err(_) => Err(Error::deadline_exceeded(
                     "the push's deadline passed; resume it with its upload id",
                 )),
             }

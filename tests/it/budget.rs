@@ -5,10 +5,9 @@
 //! string bounds of validation.
 
 use bytes::Bytes;
-use ecr_facade::budget::{
-    BudgetSettings, REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE, SMALL_MESSAGE,
-};
+use ecr_facade::budget::{BudgetSettings, SMALL_MESSAGE};
 use ecr_facade::emulator::Emulator;
+use ecr_facade::error::{REASON_BUDGET_EXHAUSTED, REASON_MESSAGE_TOO_LARGE};
 use ecr_facade::pb;
 
 use crate::common::upstream::violated_fields;

@@ -1,7 +1,12 @@
+use std::collections::HashMap;
+
+use tonic::Code;
+use tonic_types::StatusExt;
+
 use super::*;
+use crate::error::{FACADE_DOMAIN, REASON_UNAUTHENTICATED};
 use crate::pb;
 use crate::security::tests::pki::TempDir;
-use tonic_types::StatusExt;
 
 const POLICY: &str = r#"
     [[caller]]
