@@ -26,6 +26,8 @@
 //! - [`service`]: the thin tonic handlers;
 //! - [`transfer`]: the streaming layer push and pull;
 //! - [`upstream`]: one observed upstream call (errors classified, metrics);
+//! - [`open_services`]: health and reflection, never authenticated, shed
+//!   nor charged;
 //! - [`rpc_layer`]: request ids, RPC spans and logs, load shedding, RPC metrics;
 //! - [`telemetry`]: the log subscriber and OTLP span export;
 //! - [`security`]: TLS/mTLS, caller identity and the authorization policy;
@@ -46,6 +48,7 @@ pub mod layer_check;
 pub mod listener;
 pub mod metrics;
 pub mod model;
+pub mod open_services;
 pub mod pb;
 pub mod producer;
 pub mod rpc_layer;

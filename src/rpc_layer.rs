@@ -195,7 +195,7 @@ where
         // Server streams are counted as streams, and their answers are
         // bounded by the deadline rather than --send-timeout.
         let stream = gate::is_server_streaming(&method);
-        let exempt = crate::security::is_open_method(&method);
+        let exempt = crate::open_services::is_open_method(&method);
         let conn = request.extensions().get::<ConnInfo>();
         if let Some(conn) = conn {
             conn.mark_active();

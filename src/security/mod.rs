@@ -87,7 +87,7 @@ pub use authorize::{
     Authorizer, REASON_NOT_ALLOWED, REASON_READ_ONLY, REASON_UNAUTHENTICATED, unauthenticated,
 };
 pub use identity::{Identity, bearer_token, token_sha256_hex};
-pub use layer::{AuthLayer, Authenticate, is_open_method};
+pub use layer::{AuthLayer, Authenticate};
 pub use policy::{OWN_REGISTRY, Policy, PolicyError, glob_match};
 pub use scope::{Registries, RepositoryScoped, Scope};
 #[cfg(unix)]
