@@ -3,7 +3,8 @@
 //! The binary (`src/main.rs`) only parses flags and wires these modules:
 //! - [`pb`]: the generated `ecr.v1` protobuf types and the descriptor set;
 //! - [`codec`]: their codec (undecodable requests are INVALID_ARGUMENT);
-//! - [`config`]: command-line flags and the AWS SDK client built from them;
+//! - [`config`]: command-line flags, the settings built from them (the one
+//!   place a flag becomes a setting) and the AWS SDK client;
 //! - [`model`]: ECR's model shared by the facade and the emulator: every
 //!   action (RPC) with its flags, ECR's patterns and limits;
 //! - [`validate`]: ECR's request constraints, checked before any upstream call;
