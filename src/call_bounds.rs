@@ -19,7 +19,8 @@ use http::HeaderMap;
 
 use crate::model::Action;
 
-/// Flags bounding calls and connections (flattened into `serve`).
+/// Flags bounding calls and connections (flattened into `serve`); they
+/// become [`CallLimits`] and [`ConnectionLimits`] in `src/config/settings.rs`.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Deadline of a layer transfer (PushLayer, PullLayer): the caller's
@@ -89,17 +90,6 @@ impl Default for CallLimits {
 }
 
 impl CallLimits {
-    /// The limits of the flags; `rpc_timeout` is `--rpc-timeout`.
-    pub fn from_args(args: &LimitArgs, rpc_timeout: Duration) -> Self {
-        Self {
-            rpc_timeout,
-            max_transfer_timeout: args.max_transfer_timeout,
-            per_connection: args.max_concurrent_rpcs_per_connection as usize,
-            per_caller: args.max_concurrent_rpcs_per_caller.map(|n| n as usize),
-            send_timeout: args.send_timeout,
-        }
-    }
-
     /// The per-caller share of a global limit of `global` calls.
     pub fn caller_share(&self, global: usize) -> usize {
         self.per_caller.unwrap_or(global / 4).max(1)
@@ -141,28 +131,12 @@ impl Default for ConnectionLimits {
     }
 }
 
-impl ConnectionLimits {
-    /// The limits of the flags; keepalive probes every `keepalive`.
-    pub fn from_args(args: &LimitArgs, keepalive: Duration) -> Self {
-        Self {
-            max_connections: args.max_connections as usize,
-            handshake_timeout: args.handshake_timeout,
-            tcp_keepalive: Some(keepalive),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn with_timeout(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("grpc-timeout", value.parse().unwrap());
-        headers
-    }
-
     const UPLOAD: &str = Action::PushLayer.method();
+    const DESCRIBE: &str = Action::DescribeImages.method();
 
     fn limits() -> CallLimits {
         CallLimits {
@@ -172,63 +146,44 @@ mod tests {
         }
     }
 
+    /// The budget in seconds of a call of `method` with `grpc-timeout`
+    /// `timeout` (none when `None`).
+    fn budget_secs(method: &str, timeout: Option<&str>) -> u64 {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = timeout {
+            headers.insert("grpc-timeout", value.parse().unwrap());
+        }
+        limits().budget(method, &headers).as_secs()
+    }
+
     #[test]
     fn rpc_timeout_caps_every_call_but_transfers() {
-        let limits = limits();
-        let method = "/ecr.v1.EcrService/DescribeImages";
-        assert_eq!(
-            limits.budget(method, &HeaderMap::new()),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            limits.budget(method, &with_timeout("2S")),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            limits.budget(method, &with_timeout("30M")),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            limits.budget(method, &with_timeout("junk")),
-            Duration::from_secs(60)
-        );
+        assert_eq!(budget_secs(DESCRIBE, None), 60);
+        assert_eq!(budget_secs(DESCRIBE, Some("2S")), 2);
+        assert_eq!(budget_secs(DESCRIBE, Some("30M")), 60);
+        assert_eq!(budget_secs(DESCRIBE, Some("junk")), 60);
     }
 
     #[test]
     fn a_transfer_may_ask_for_more_up_to_its_cap() {
-        let limits = limits();
         // Without a grpc-timeout a transfer gets its cap: a large layer
         // takes longer than a unary call (stalls end at the idle timeout).
-        assert_eq!(
-            limits.budget(UPLOAD, &HeaderMap::new()),
-            Duration::from_secs(3600)
-        );
-        assert_eq!(
-            limits.budget(UPLOAD, &with_timeout("30M")),
-            Duration::from_secs(1800)
-        );
-        assert_eq!(
-            limits.budget(UPLOAD, &with_timeout("5H")),
-            Duration::from_secs(3600)
-        );
+        assert_eq!(budget_secs(UPLOAD, None), 3600);
+        assert_eq!(budget_secs(UPLOAD, Some("30M")), 1800);
+        assert_eq!(budget_secs(UPLOAD, Some("5H")), 3600);
     }
 
     #[test]
     fn the_flags_have_their_documented_defaults_and_refuse_zero() {
-        use crate::config::{Cli, Command};
+        use crate::config::Cli;
         use clap::Parser;
-        let Command::Serve(args) = Cli::try_parse_from(["ecr-facade", "serve"])
-            .unwrap()
-            .command
-        else {
-            panic!("expected serve")
-        };
-        let calls = CallLimits::from_args(&args.limits, args.rpc_timeout);
+        let server = crate::config::parse_serve(&[]).settings().unwrap().server;
+        let calls = server.calls;
         assert_eq!(calls.per_connection, 128);
         assert_eq!(calls.caller_share(1024), 256);
         assert_eq!(calls.max_transfer_timeout, Duration::from_secs(3600));
         assert_eq!(calls.send_timeout, Duration::from_secs(10));
-        let connections = ConnectionLimits::from_args(&args.limits, args.http2_keepalive_interval);
+        let connections = server.connections;
         assert_eq!(connections.max_connections, 1000);
         assert_eq!(connections.handshake_timeout, Duration::from_secs(10));
         assert_eq!(connections.tcp_keepalive, Some(Duration::from_secs(30)));

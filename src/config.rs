@@ -1,5 +1,6 @@
-//! Command-line flags (each also read from `ECR_FACADE_<FLAG>`) and the one
-//! `aws_sdk_ecr::Client` built from them.
+//! Command-line flags (each also read from `ECR_FACADE_<FLAG>`), the
+//! settings built from them ([`settings`](Settings): the one place a flag
+//! becomes a setting) and the one `aws_sdk_ecr::Client`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,9 +10,13 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod parsers;
 mod ranges;
+mod settings;
 
+use parsers::{parse_byte_size, parse_token_min_ttl};
 pub use ranges::RangeError;
+pub use settings::Settings;
 
 /// Command line of the `ecr-facade` binary.
 #[derive(Debug, Parser)]
@@ -132,7 +137,7 @@ pub struct ServeArgs {
     /// it, calls are refused with RESOURCE_EXHAUSTED and a RetryInfo.
     /// Accepts KiB, MiB and GiB suffixes.
     #[arg(long, env = "ECR_FACADE_MAX_REQUEST_BYTES_IN_FLIGHT", default_value = "32MiB",
-          value_parser = crate::budget::parse_byte_size)]
+          value_parser = parse_byte_size::<usize>)]
     pub max_request_bytes_in_flight: usize,
 
     /// Most upstream batches (of ≤ 100 digests) one BatchCheckLayerAvailability
@@ -209,15 +214,6 @@ pub struct ServeArgs {
     pub drain_timeout: Duration,
 }
 
-fn parse_token_min_ttl(value: &str) -> Result<Duration, String> {
-    let ttl = humantime::parse_duration(value).map_err(|e| e.to_string())?;
-    if (Duration::from_secs(60)..=Duration::from_secs(11 * 3600)).contains(&ttl) {
-        Ok(ttl)
-    } else {
-        Err("must be between 1m and 11h: ECR's tokens last 12 hours, so a longer minimum would never cache one".to_owned())
-    }
-}
-
 /// Settings of the upstream SDK client.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -233,19 +229,6 @@ pub struct UpstreamSettings {
     pub attempt_timeout: Duration,
     /// Whole-call timeout.
     pub operation_timeout: Duration,
-}
-
-impl From<&ServeArgs> for UpstreamSettings {
-    fn from(args: &ServeArgs) -> Self {
-        Self {
-            endpoint_url: args.endpoint_url.clone(),
-            region: args.region.clone(),
-            max_attempts: args.max_attempts,
-            connect_timeout: args.connect_timeout,
-            attempt_timeout: args.attempt_timeout,
-            operation_timeout: args.operation_timeout,
-        }
-    }
 }
 
 impl UpstreamSettings {
@@ -317,16 +300,23 @@ impl Default for UpstreamSettings {
     }
 }
 
+/// The flags of `ecr-facade serve <flags>`, for the unit tests.
+#[cfg(test)]
+pub(crate) fn parse_serve(flags: &[&str]) -> ServeArgs {
+    let argv = ["ecr-facade", "serve"].iter().chain(flags);
+    match Cli::try_parse_from(argv).unwrap().command {
+        Command::Serve(args) => *args,
+        Command::Emulator(_) => unreachable!("parsed serve"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn defaults_match_the_documented_ones() {
-        let cli = Cli::try_parse_from(["ecr-facade", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command else {
-            panic!("expected serve")
-        };
+        let args = parse_serve(&[]);
         assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(args.token_min_ttl, Duration::from_secs(6 * 3600));
         assert_eq!(args.max_layer_digests, 2_000);

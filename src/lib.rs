@@ -3,7 +3,8 @@
 //! The binary (`src/main.rs`) only parses flags and wires these modules:
 //! - [`pb`]: the generated `ecr.v1` protobuf types and the descriptor set;
 //! - [`codec`]: their codec (undecodable requests are INVALID_ARGUMENT);
-//! - [`config`]: command-line flags and the AWS SDK client built from them;
+//! - [`config`]: command-line flags, the settings built from them (the one
+//!   place a flag becomes a setting) and the AWS SDK client;
 //! - [`model`]: ECR's model shared by the facade and the emulator: every
 //!   action (RPC) with its flags, ECR's patterns and limits;
 //! - [`validate`]: ECR's request constraints, checked before any upstream call;
@@ -26,6 +27,8 @@
 //! - [`service`]: the thin tonic handlers;
 //! - [`transfer`]: the streaming layer push and pull;
 //! - [`upstream`]: one observed upstream call (errors classified, metrics);
+//! - [`open_services`]: health and reflection, never authenticated, shed
+//!   nor charged;
 //! - [`rpc_layer`]: request ids, RPC spans and logs, load shedding, RPC metrics;
 //! - [`telemetry`]: the log subscriber and OTLP span export;
 //! - [`security`]: TLS/mTLS, caller identity and the authorization policy;
@@ -46,6 +49,7 @@ pub mod layer_check;
 pub mod listener;
 pub mod metrics;
 pub mod model;
+pub mod open_services;
 pub mod pb;
 pub mod producer;
 pub mod rpc_layer;

@@ -194,7 +194,7 @@ where
         // Server streams are counted as streams, and their answers are
         // bounded by the deadline rather than --send-timeout.
         let stream = gate::is_server_streaming(&method);
-        let exempt = crate::security::is_open_method(&method);
+        let exempt = crate::open_services::is_open_method(&method);
         let conn = request.extensions().get::<ConnInfo>();
         if let Some(conn) = conn {
             conn.mark_active();
@@ -316,13 +316,8 @@ static SERVED_METHODS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let ecr = crate::model::Action::ALL
         .iter()
         .map(|action| action.method());
-    let open = [
-        "/grpc.health.v1.Health/Check",
-        "/grpc.health.v1.Health/Watch",
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-    ];
-    ecr.chain(open).collect()
+    ecr.chain(crate::open_services::OPEN_METHODS.iter().copied())
+        .collect()
 });
 
 /// The `method` label of the metrics: the path for the methods served,

@@ -90,7 +90,7 @@ where
         let path = request.uri().path();
         let limit = self.layer.settings.message_limit(path);
         // Probes must answer whatever the load; their messages are tiny.
-        let budget = (!crate::security::is_open_method(path)).then(|| {
+        let budget = (!crate::open_services::is_open_method(path)).then(|| {
             (
                 Arc::clone(&self.layer.budget),
                 self.layer.settings.max_request_bytes_in_flight,

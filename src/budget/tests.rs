@@ -90,21 +90,6 @@ fn settings_a_request_could_never_fit_are_refused() {
     assert!(error.starts_with("UploadLayerPart's"), "{error}");
 }
 
-#[test]
-fn byte_sizes_parse_with_binary_suffixes() {
-    assert_eq!(parse_byte_size("33554432"), Ok(33_554_432));
-    assert_eq!(parse_byte_size("32MiB"), Ok(32 << 20));
-    assert_eq!(parse_byte_size("64 KiB"), Ok(64 << 10));
-    assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
-    assert!(
-        parse_byte_size("32MB")
-            .unwrap_err()
-            .contains("unknown size unit")
-    );
-    assert!(parse_byte_size("lots").is_err());
-    assert!(parse_byte_size("99999999999999999999GiB").is_err());
-}
-
 /// A server double: reads the whole request body, then answers with a body
 /// that never ends (the call stays in flight until the response is dropped).
 async fn call(layer: &BudgetLayer, path: &str, chunks: Vec<Vec<u8>>) -> Answer {

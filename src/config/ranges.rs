@@ -1,5 +1,5 @@
 //! Ranges of the duration flags of `ecr-facade serve`, checked once at
-//! startup: humantime accepts `500000000000years`, and a duration that
+//! startup, when the settings are built: humantime accepts `500000000000years`, and a duration that
 //! overflows an `Instant` would otherwise panic on every call instead of
 //! being refused once. Counts are bounded where clap parses them.
 //!
@@ -84,8 +84,9 @@ pub struct RangeError {
 }
 
 impl ServeArgs {
-    /// Refuses the first duration flag outside its range.
-    pub fn check_ranges(&self) -> Result<(), RangeError> {
+    /// Refuses the first duration flag outside its range; called once, by
+    /// [`ServeArgs::settings`].
+    pub(super) fn check_ranges(&self) -> Result<(), RangeError> {
         for range in DURATIONS {
             let Some(value) = (range.value)(self) else {
                 continue;
@@ -104,18 +105,8 @@ impl ServeArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::config::{Cli, Command};
-
-    fn serve(flags: &[&str]) -> ServeArgs {
-        let argv = ["ecr-facade", "serve"].iter().chain(flags);
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => *args,
-            Command::Emulator(_) => unreachable!(),
-        }
-    }
+    use crate::config::parse_serve as serve;
 
     #[test]
     fn the_defaults_are_in_range() {

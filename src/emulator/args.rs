@@ -1,15 +1,16 @@
 //! Command-line flags of the emulator (each also read from
 //! `ECR_FACADE_EMULATOR_<FLAG>`), meant to be flattened into a subcommand.
-//! Names avoid the facade's own `serve` flags.
+//! Names avoid the facade's own `serve` flags. They become an
+//! [`EmulatorConfig`](super::EmulatorConfig) in `src/config/settings.rs`.
 
 use std::time::Duration;
 
 use clap::Args;
 
-use super::config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EmulatorConfig};
+use super::config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION};
 use super::faults::{FaultSpec, parse_fault_arg};
 use super::secret::AdminToken;
-use super::validate;
+use crate::config::parsers::parse_byte_size;
 
 /// Flags of the ECR emulator.
 #[derive(Debug, Clone, Args)]
@@ -26,7 +27,7 @@ pub struct EmulatorArgs {
     /// Bytes of layers, upload parts and manifests the emulator may hold
     /// (suffixes KiB, MiB, GiB allowed); beyond it, LimitExceededException.
     #[arg(long, env = "ECR_FACADE_EMULATOR_MAX_BLOB_BYTES", default_value = "512MiB",
-          value_parser = parse_size)]
+          value_parser = parse_byte_size::<u64>)]
     pub max_blob_bytes: u64,
 
     /// How long a GetDownloadUrlForLayer URL stays valid.
@@ -58,66 +59,6 @@ pub struct EmulatorArgs {
     pub admin_token: Option<AdminToken>,
 }
 
-impl EmulatorArgs {
-    /// The checked configuration.
-    pub fn config(&self) -> anyhow::Result<EmulatorConfig> {
-        validate::registry_id("--account-id", &Some(self.account_id.clone())).map_err(|_| {
-            anyhow::anyhow!("--account-id must be 12 digits, got {:?}", self.account_id)
-        })?;
-        let region_ok = !self.emulator_region.is_empty()
-            && self
-                .emulator_region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        anyhow::ensure!(
-            region_ok,
-            "--emulator-region must look like us-east-1, got {:?}",
-            self.emulator_region
-        );
-        anyhow::ensure!(self.max_blob_bytes > 0, "--max-blob-bytes must be positive");
-        anyhow::ensure!(
-            self.download_url_ttl >= Duration::from_secs(1),
-            "--download-url-ttl must be at least 1s"
-        );
-        Ok(EmulatorConfig {
-            account_id: self.account_id.clone(),
-            region: self.emulator_region.clone(),
-            max_blob_bytes: self.max_blob_bytes,
-            download_url_ttl: self.download_url_ttl,
-            faults: self.faults.clone(),
-            seed_demo: self.seed_demo,
-            admin_token: self
-                .admin_token
-                .as_ref()
-                .map(|token| AdminToken::parse(token.expose()))
-                .transpose()?,
-        })
-    }
-}
-
-/// Parses `1048576`, `512MiB`, `64KiB`, `2GiB` (also `K`/`M`/`G`, `KB`/`MB`/`GB`
-/// as binary multiples).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 512MiB"))?;
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KB" | "KiB" => 1 << 10,
-        "M" | "MB" | "MiB" => 1 << 20,
-        "G" | "GB" | "GiB" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
-    };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -137,7 +78,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_documented_ones() {
-        let config = parse(&[]).unwrap().config().unwrap();
+        let config = parse(&[]).unwrap().emulator_config().unwrap();
         assert_eq!(config.account_id, "123456789012");
         assert_eq!(config.region, "us-east-1");
         assert_eq!(config.max_blob_bytes, 512 * 1024 * 1024);
@@ -167,7 +108,7 @@ mod tests {
             "0123456789abcdef-0123",
         ])
         .unwrap();
-        let config = args.config().unwrap();
+        let config = args.emulator_config().unwrap();
         assert_eq!(config.account_id, "210987654321");
         assert_eq!(config.region, "eu-west-1");
         assert_eq!(config.max_blob_bytes, 65536);
@@ -188,35 +129,36 @@ mod tests {
         assert!(parse(&["--fault", "NoSuchOp:fail=1"]).is_err());
         assert!(parse(&["--max-blob-bytes", "12XB"]).is_err());
         assert!(parse(&["--download-url-ttl", "soon"]).is_err());
-        assert!(parse(&["--account-id", "123"]).unwrap().config().is_err());
+        assert!(
+            parse(&["--account-id", "123"])
+                .unwrap()
+                .emulator_config()
+                .is_err()
+        );
         assert!(
             parse(&["--emulator-region", "US East"])
                 .unwrap()
-                .config()
+                .emulator_config()
                 .is_err()
         );
-        assert!(parse(&["--max-blob-bytes", "0"]).unwrap().config().is_err());
+        assert!(
+            parse(&["--max-blob-bytes", "0"])
+                .unwrap()
+                .emulator_config()
+                .is_err()
+        );
         // A bad token is refused without being quoted back.
         let err = parse(&["--admin-token", "guessable"])
             .unwrap()
-            .config()
+            .emulator_config()
             .unwrap_err();
         assert!(!err.to_string().contains("guessable"), "{err}");
         assert!(
             parse(&["--download-url-ttl", "0s"])
                 .unwrap()
-                .config()
+                .emulator_config()
                 .is_err()
         );
-    }
-
-    #[test]
-    fn sizes_parse_with_binary_units() {
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("2G"), Ok(2 << 30));
-        assert!(parse_size("MiB").is_err());
-        assert!(parse_size("99999999999999999999GiB").is_err());
     }
 
     #[test]

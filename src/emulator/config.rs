@@ -1,9 +1,11 @@
-//! How an emulator behaves: [`EmulatorConfig`] and its defaults.
+//! How an emulator behaves: [`EmulatorConfig`], its defaults and its
+//! check. (Its flags become one in `src/config/settings.rs`.)
 
 use std::time::Duration;
 
 use super::faults::FaultSpec;
 use super::secret::AdminToken;
+use super::validate;
 
 /// Default account (registry) id, as moto's.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
@@ -31,6 +33,35 @@ pub struct EmulatorConfig {
     pub seed_demo: bool,
     /// The admin endpoints' bearer token; `None`: a random one.
     pub admin_token: Option<AdminToken>,
+}
+
+impl EmulatorConfig {
+    /// Refuses a configuration the emulator cannot run with, naming the
+    /// flag that sets the bad value (and never quoting the admin token).
+    pub fn check(&self) -> anyhow::Result<()> {
+        validate::registry_id("--account-id", &Some(self.account_id.clone())).map_err(|_| {
+            anyhow::anyhow!("--account-id must be 12 digits, got {:?}", self.account_id)
+        })?;
+        let region_ok = !self.region.is_empty()
+            && self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        anyhow::ensure!(
+            region_ok,
+            "--emulator-region must look like us-east-1, got {:?}",
+            self.region
+        );
+        anyhow::ensure!(self.max_blob_bytes > 0, "--max-blob-bytes must be positive");
+        anyhow::ensure!(
+            self.download_url_ttl >= Duration::from_secs(1),
+            "--download-url-ttl must be at least 1s"
+        );
+        if let Some(token) = &self.admin_token {
+            AdminToken::parse(token.expose())?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for EmulatorConfig {

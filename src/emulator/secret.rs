@@ -33,7 +33,7 @@ impl AdminToken {
     }
 
     /// Wraps a command-line value unchecked, so that clap's error for a bad
-    /// one (which quotes the value) never happens; `EmulatorArgs::config`
+    /// one (which quotes the value) never happens; `EmulatorConfig::check`
     /// checks it with [`AdminToken::parse`] instead.
     pub(crate) fn from_arg(token: &str) -> Result<Self, std::convert::Infallible> {
         Ok(Self(token.to_owned()))

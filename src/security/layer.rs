@@ -13,12 +13,7 @@ use tower::{Layer, Service};
 use super::authorize::Authorizer;
 use super::identity::{Identity, bearer_token};
 use crate::error::Error;
-
-/// Whether `path` is health or reflection, which stay open to everyone
-/// (Kubernetes probes and `grpcurl list` carry no credentials).
-pub fn is_open_method(path: &str) -> bool {
-    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
-}
+use crate::open_services::is_open_method;
 
 /// Builds the [`Authenticate`] service around the server's router.
 #[derive(Debug, Clone)]

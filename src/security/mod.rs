@@ -77,7 +77,7 @@ mod scope;
 mod store;
 pub mod tls;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
@@ -85,7 +85,7 @@ use tonic::transport::ServerTlsConfig;
 
 pub use authorize::Authorizer;
 pub use identity::{Identity, bearer_token, token_sha256_hex};
-pub use layer::{AuthLayer, Authenticate, is_open_method};
+pub use layer::{AuthLayer, Authenticate};
 pub use policy::{OWN_REGISTRY, Policy, PolicyError, glob_match};
 pub use scope::{Registries, RepositoryScoped, Scope};
 #[cfg(unix)]
@@ -157,17 +157,6 @@ pub struct SecurityArgs {
     pub read_only: bool,
 }
 
-impl SecurityArgs {
-    /// The TLS files of these flags.
-    pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            cert: self.tls_cert.clone(),
-            key: self.tls_key.clone(),
-            client_ca: self.client_ca.clone(),
-        }
-    }
-}
-
 /// Everything the server needs, checked at start.
 #[derive(Debug, Clone)]
 pub struct Security {
@@ -191,18 +180,20 @@ impl Default for Security {
 }
 
 impl Security {
-    /// Reads and checks every file the flags name.
-    pub fn from_args(args: &SecurityArgs) -> Result<Self, Error> {
-        let tls = args.tls_files().server_tls_config()?;
-        let store = PolicyStore::from_path(args.auth_policy.as_deref())?;
-        let transport = match (&tls, &args.client_ca) {
+    /// Reads and checks the TLS `files` and the `policy` file; `read_only`
+    /// refuses the mutating actions. (The flags become these arguments in
+    /// [`SecurityArgs::security`], in `src/config/settings.rs`.)
+    pub fn load(files: &TlsFiles, policy: Option<&Path>, read_only: bool) -> Result<Self, Error> {
+        let tls = files.server_tls_config()?;
+        let store = PolicyStore::from_path(policy)?;
+        let transport = match (&tls, &files.client_ca) {
             (None, _) => "plaintext",
             (Some(_), None) => "tls",
             (Some(_), Some(_)) => "mtls (client certificates required)",
         };
         Ok(Self {
             tls,
-            authorizer: Authorizer::new(Arc::new(store), args.read_only),
+            authorizer: Authorizer::new(Arc::new(store), read_only),
             transport,
         })
     }

@@ -39,7 +39,7 @@ fn flags_parse_and_default_to_plaintext_without_policy() {
     assert_eq!(args.auth_policy.as_deref(), Some(Path::new("p.toml")));
     assert!(args.read_only);
 
-    let security = Security::from_args(&SecurityArgs::default()).unwrap();
+    let security = SecurityArgs::default().security().unwrap();
     assert!(security.tls.is_none());
     assert_eq!(
         security.startup_message(),
@@ -90,7 +90,7 @@ fn valid_tls_and_mtls_files_are_accepted() {
         tls_key: Some(dir.write("server.key", &server.key)),
         ..SecurityArgs::default()
     };
-    let security = Security::from_args(&args).unwrap();
+    let security = args.security().unwrap();
     assert!(security.tls.is_some());
     assert!(security.startup_message().starts_with("transport: tls; "));
 
@@ -98,7 +98,7 @@ fn valid_tls_and_mtls_files_are_accepted() {
         client_ca: Some(dir.write("ca.pem", pki.ca_pem())),
         ..args
     };
-    let security = Security::from_args(&mtls).unwrap();
+    let security = mtls.security().unwrap();
     assert!(security.tls.is_some());
     assert!(security.startup_message().starts_with("transport: mtls"));
 }
@@ -180,7 +180,7 @@ fn an_invalid_policy_file_fails_the_start() {
         auth_policy: Some(dir.write("policy.toml", "[[caller]]\nactions = 1\n")),
         ..SecurityArgs::default()
     };
-    let message = Security::from_args(&args).unwrap_err().to_string();
+    let message = args.security().unwrap_err().to_string();
     assert!(message.starts_with("invalid policy file "), "{message}");
     assert!(message.contains("policy.toml"), "{message}");
 }

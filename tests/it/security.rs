@@ -251,7 +251,7 @@ async fn the_facade_itself_enforces_mtls_and_the_policy() {
     let files = Files::new();
     let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
     let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
-    builder.security = ecr_facade::security::Security::from_args(&files.mtls(false)).unwrap();
+    builder.security = files.mtls(false).security().unwrap();
     let facade = builder.start().await;
     let addr = facade.addr;
     let ca = files.pki.ca_pem().to_owned();
@@ -319,7 +319,7 @@ async fn the_facade_itself_enforces_mtls_and_the_policy() {
 #[tokio::test]
 async fn the_facade_refuses_registries_the_policy_does_not_grant() {
     use ecr_facade::emulator::EmulatorConfig;
-    use ecr_facade::security::{Security, SecurityArgs, token_sha256_hex};
+    use ecr_facade::security::{SecurityArgs, token_sha256_hex};
     use tonic_types::StatusExt;
 
     let files = Files::new();
@@ -333,10 +333,11 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
     );
     let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
     let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
-    builder.security = Security::from_args(&SecurityArgs {
+    builder.security = SecurityArgs {
         auth_policy: Some(policy),
         ..SecurityArgs::default()
-    })
+    }
+    .security()
     .unwrap();
     let facade = builder.start().await;
     let mut client = facade.client().await;
@@ -423,7 +424,7 @@ async fn a_tls_connection_that_never_makes_a_request_is_closed() {
     let files = Files::new();
     let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
     let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
-    builder.security = ecr_facade::security::Security::from_args(&files.tls()).unwrap();
+    builder.security = files.tls().security().unwrap();
     builder.server.connections.handshake_timeout = Duration::from_millis(300);
     let facade = builder.start().await;
     // Nothing sent: the TLS handshake never starts.
