@@ -125,7 +125,7 @@ impl ServeArgs {
 impl SecurityArgs {
     /// `--tls-cert`, `--tls-key`, `--client-ca`, `--auth-policy`,
     /// `--read-only`: every file read and checked.
-    pub fn security(&self) -> Result<Security, security::Error> {
+    pub fn security(&self) -> Result<Security, security::SetupError> {
         let files = TlsFiles {
             cert: self.tls_cert.clone(),
             key: self.tls_key.clone(),

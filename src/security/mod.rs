@@ -96,7 +96,7 @@ pub use tls::TlsFiles;
 /// Why the security settings were refused. Messages name the file or flag
 /// and never quote key material or tokens.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum SetupError {
     /// A file could not be read.
     #[error("cannot read {what} {}: {source}", path.display())]
     Read {
@@ -183,7 +183,11 @@ impl Security {
     /// Reads and checks the TLS `files` and the `policy` file; `read_only`
     /// refuses the mutating actions. (The flags become these arguments in
     /// [`SecurityArgs::security`], in `src/config/settings.rs`.)
-    pub fn load(files: &TlsFiles, policy: Option<&Path>, read_only: bool) -> Result<Self, Error> {
+    pub fn load(
+        files: &TlsFiles,
+        policy: Option<&Path>,
+        read_only: bool,
+    ) -> Result<Self, SetupError> {
         let tls = files.server_tls_config()?;
         let store = PolicyStore::from_path(policy)?;
         let transport = match (&tls, &files.client_ca) {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::Error;
+use super::SetupError;
 use super::identity::{Identity, token_digest};
 use crate::model::Action;
 
@@ -75,13 +75,13 @@ struct CallerEntry {
 
 impl Policy {
     /// Reads and parses the policy file at `path`; errors name the file.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    pub fn load(path: &Path) -> Result<Self, SetupError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SetupError::Read {
             what: "policy file",
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|err| Error::Invalid {
+        Self::parse(&text).map_err(|err| SetupError::Invalid {
             what: "policy file",
             path: path.to_owned(),
             reason: err.to_string(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 
-use super::Error;
+use super::SetupError;
 use super::policy::Policy;
 
 /// The policy in force, and the file it comes from.
@@ -31,7 +31,7 @@ impl PolicyStore {
     }
 
     /// The policy of `path`, which must be valid now.
-    pub fn load(path: impl Into<PathBuf>) -> Result<Self, Error> {
+    pub fn load(path: impl Into<PathBuf>) -> Result<Self, SetupError> {
         let path = path.into();
         let policy = Policy::load(&path)?;
         Ok(Self {
@@ -42,7 +42,7 @@ impl PolicyStore {
     }
 
     /// The policy for `path` if given, else none.
-    pub fn from_path(path: Option<&Path>) -> Result<Self, Error> {
+    pub fn from_path(path: Option<&Path>) -> Result<Self, SetupError> {
         path.map_or_else(|| Ok(Self::open()), Self::load)
     }
 
@@ -59,7 +59,7 @@ impl PolicyStore {
     /// Re-reads the policy file. A file that cannot be read or is invalid
     /// is refused and the policy in force stays. Without a policy file this
     /// does nothing.
-    pub fn reload(&self) -> Result<(), Error> {
+    pub fn reload(&self) -> Result<(), SetupError> {
         let Some(path) = &self.path else {
             return Ok(());
         };

@@ -13,7 +13,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
 
-use super::Error;
+use super::SetupError;
 
 /// A client that has not finished its handshake by then is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,12 +35,12 @@ impl TlsFiles {
     /// set. Every file is read and checked now: unreadable or invalid PEM,
     /// a key that does not match the certificate, or a key, certificate or
     /// client CA given alone is an error naming the file or flag.
-    pub fn server_tls_config(&self) -> Result<Option<ServerTlsConfig>, Error> {
+    pub fn server_tls_config(&self) -> Result<Option<ServerTlsConfig>, SetupError> {
         let (cert_path, key_path) = match (&self.cert, &self.key) {
             (None, None) if self.client_ca.is_none() => return Ok(None),
-            (None, None) => return Err(Error::ClientCaWithoutTls),
-            (None, Some(_)) => return Err(Error::KeyWithoutCert),
-            (Some(_), None) => return Err(Error::CertWithoutKey),
+            (None, None) => return Err(SetupError::ClientCaWithoutTls),
+            (None, Some(_)) => return Err(SetupError::KeyWithoutCert),
+            (Some(_), None) => return Err(SetupError::CertWithoutKey),
             (Some(cert), Some(key)) => (cert, key),
         };
         // tonic builds its rustls config with the process-wide provider;
@@ -89,15 +89,15 @@ fn check_client_verifier(
     roots: RootCertStore,
     provider: Arc<CryptoProvider>,
     path: &Path,
-) -> Result<(), Error> {
+) -> Result<(), SetupError> {
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map(drop)
         .map_err(|e| invalid(path, "client ca", format!("unusable ca: {e}")))
 }
 
-fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Read {
+fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, SetupError> {
+    std::fs::read(path).map_err(|source| SetupError::Read {
         what,
         path: path.to_owned(),
         source,
@@ -109,7 +109,7 @@ fn certificates(
     pem: &[u8],
     path: &Path,
     what: &'static str,
-) -> Result<Vec<CertificateDer<'static>>, Error> {
+) -> Result<Vec<CertificateDer<'static>>, SetupError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(path, what, format!("invalid pem: {e}")))?;
@@ -119,8 +119,8 @@ fn certificates(
     Ok(certs)
 }
 
-fn invalid(path: &Path, what: &'static str, reason: String) -> Error {
-    Error::Invalid {
+fn invalid(path: &Path, what: &'static str, reason: String) -> SetupError {
+    SetupError::Invalid {
         what,
         path: path.to_owned(),
         reason,
