@@ -21,7 +21,6 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tracing::{Span, field};
 
-use crate::caller_share::CallerGuard;
 use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
 
@@ -37,7 +36,9 @@ pub(crate) struct Ending {
     pub metrics: Arc<Metrics>,
     pub _global: Option<OwnedSemaphorePermit>,
     pub _connection: Option<OwnedSemaphorePermit>,
-    pub caller: Option<CallerGuard>,
+    /// Held for the call by a layer inside this one (the caller's share of
+    /// `caller_share`), released exactly when the global permit is.
+    pub caller: Option<Box<dyn Send + Sync>>,
     /// The connection the call came on (closed when its client does not
     /// take the answer by the deadline).
     pub conn: Option<ConnInfo>,
@@ -141,9 +142,9 @@ impl Slot {
     }
 
     /// Holds `guard` until the call ends (released at once if it has).
-    pub fn attach_caller(&self, guard: CallerGuard) {
+    pub fn hold_until_end(&self, guard: impl Send + Sync + 'static) {
         if let Some(ending) = lock(&self.0.ending).as_mut() {
-            ending.caller = Some(guard);
+            ending.caller = Some(Box::new(guard));
         }
     }
 

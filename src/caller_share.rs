@@ -21,6 +21,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use crate::call_slot::Slot;
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::security::Identity;
 
@@ -118,7 +119,7 @@ where
         };
         match self.layer.take(identity) {
             Some(guard) => {
-                slot.attach_caller(guard);
+                slot.hold_until_end(guard);
                 Either::Left(self.inner.call(request))
             }
             None => {
@@ -128,9 +129,9 @@ where
                     "this caller has {} calls in flight, its share of the facade; retry with backoff",
                     self.layer.share
                 );
-                Either::Right(ready(Ok(
-                    crate::rpc_layer::shed_status(message).into_http::<Body>()
-                )))
+                Either::Right(ready(Ok(Error::shed(message)
+                    .to_status()
+                    .into_http::<Body>())))
             }
         }
     }

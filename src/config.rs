@@ -8,13 +8,14 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-pub mod parsers;
+pub use crate::telemetry::LogFormat;
+
 mod ranges;
 mod settings;
 
-use parsers::{parse_byte_size, parse_token_min_ttl};
+use crate::flag_parsers::{parse_byte_size, parse_token_min_ttl};
 pub use ranges::RangeError;
 pub use settings::Settings;
 
@@ -60,15 +61,6 @@ pub struct EmulatorCommandArgs {
     /// The emulator itself.
     #[command(flatten)]
     pub emulator: crate::emulator::EmulatorArgs,
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Flags of `ecr-facade serve`.

@@ -88,6 +88,12 @@ impl Error {
         }
     }
 
+    /// A call shed at one of the facade's concurrency limits:
+    /// [`Error::overloaded`] with a `RetryInfo` of [`SHED_RETRY_DELAY`].
+    pub fn shed(message: impl Into<String>) -> Self {
+        Self::overloaded(message, SHED_RETRY_DELAY)
+    }
+
     /// A limit of the facade's own is reached: RESOURCE_EXHAUSTED
     /// (`OVERLOADED`) with a `RetryInfo` of `retry_after`.
     pub fn overloaded(message: impl Into<String>, retry_after: Duration) -> Self {

@@ -12,6 +12,7 @@
 //!   bytes in flight;
 //! - [`convert`]: protobuf ⇄ aws-sdk-ecr conversions;
 //! - [`error`]: the one error type and its one mapping to `tonic::Status`;
+//! - [`flag_parsers`]: byte sizes and the token lifetime as flags spell them;
 //! - [`deadline`]: the caller's deadline, bounding every upstream call;
 //! - [`call_bounds`]: the flags bounding calls and connections, and each
 //!   call's deadline;
@@ -29,6 +30,7 @@
 //! - [`upstream`]: one observed upstream call (errors classified, metrics);
 //! - [`open_services`]: health and reflection, never authenticated, shed
 //!   nor charged;
+//! - [`rpc_kinds`]: which methods stream, from the protos' descriptors;
 //! - [`rpc_layer`]: request ids, RPC spans and logs, load shedding, RPC metrics;
 //! - [`telemetry`]: the log subscriber and OTLP span export;
 //! - [`security`]: TLS/mTLS, caller identity and the authorization policy;
@@ -45,6 +47,7 @@ pub mod convert;
 pub mod deadline;
 pub mod emulator;
 pub mod error;
+pub mod flag_parsers;
 pub mod layer_check;
 pub mod listener;
 pub mod metrics;
@@ -52,6 +55,7 @@ pub mod model;
 pub mod open_services;
 pub mod pb;
 pub mod producer;
+pub mod rpc_kinds;
 pub mod rpc_layer;
 pub mod security;
 pub mod server;

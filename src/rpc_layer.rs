@@ -48,7 +48,6 @@ use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
 
 mod gate;
-pub(crate) use gate::is_server_streaming;
 use gate::{Gate, GatedRequest};
 
 /// Header carrying the request id.
@@ -62,9 +61,6 @@ static B3: HeaderName = HeaderName::from_static("b3");
 static B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
 static B3_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-
-/// Back-off suggested to a shed caller.
-pub const SHED_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// Builds the [`Rpc`] service around the server's router.
 #[derive(Debug, Clone)]
@@ -332,7 +328,7 @@ fn metric_label(path: &str) -> &'static str {
 
 /// RESOURCE_EXHAUSTED with `RetryInfo`: the answer of a shed call.
 pub(crate) fn shed_status(message: String) -> tonic::Status {
-    Error::overloaded(message, SHED_RETRY_DELAY).to_status()
+    Error::shed(message).to_status()
 }
 
 /// Refuses a call at a concurrency limit, without queueing it.

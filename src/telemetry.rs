@@ -22,8 +22,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::LogFormat;
-
 mod b3;
 
 /// Whether spans are exported (set once by [`init`] with an endpoint).
@@ -52,6 +50,15 @@ impl Telemetry {
             tracing::warn!(error = %err, "flushing spans to the otlp endpoint failed");
         }
     }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info`.

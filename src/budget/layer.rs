@@ -98,7 +98,7 @@ where
         });
         // A unary call's request is done with once its answer is ready; a
         // streamed answer's handler may still hold it.
-        let answer_streams = crate::rpc_layer::is_server_streaming(path);
+        let answer_streams = crate::rpc_kinds::is_server_streaming(path);
         let method = path.rsplit('/').next().unwrap_or_default().to_owned();
         let charge = Charge::default();
         let request_charge = Arc::clone(&charge);

@@ -10,7 +10,7 @@ use clap::Args;
 use super::config::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION};
 use super::faults::{FaultSpec, parse_fault_arg};
 use super::secret::AdminToken;
-use crate::config::parsers::parse_byte_size;
+use crate::flag_parsers::parse_byte_size;
 
 /// Flags of the ECR emulator.
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,8 @@ pub const FACADE_DOMAIN: &str = "ecr-facade";
 
 /// Back-off suggested in `RetryInfo` when ECR throttles.
 pub const THROTTLE_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Back-off suggested in `RetryInfo` to a call shed at a concurrency limit.
+pub const SHED_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 // Limits of the facade's own.
 

@@ -14,7 +14,7 @@
 //! connection went away), so the call counts as CANCELLED.
 
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tokio::sync::Semaphore;
@@ -23,40 +23,7 @@ use tonic::codegen::StdError;
 use crate::call_slot::Slot;
 use crate::metrics::Metrics;
 
-/// The paths of the served protos' methods that stream requests
-/// (client-streaming: their slot is taken with the headers) and answers
-/// (server-streaming: their answer is bounded by the deadline alone).
-static STREAMING: LazyLock<(Vec<String>, Vec<String>)> = LazyLock::new(|| {
-    use prost::Message;
-    let Ok(set) = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET) else {
-        return (Vec::new(), Vec::new());
-    };
-    let (mut client, mut server) = (Vec::new(), Vec::new());
-    for file in &set.file {
-        for service in &file.service {
-            for method in &service.method {
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                if method.client_streaming() {
-                    client.push(path.clone());
-                }
-                if method.server_streaming() {
-                    server.push(path);
-                }
-            }
-        }
-    }
-    (client, server)
-});
-
-/// Whether `path` names a client-streaming method.
-pub(super) fn is_client_streaming(path: &str) -> bool {
-    STREAMING.0.iter().any(|method| method == path)
-}
-
-/// Whether `path` names a server-streaming method.
-pub(crate) fn is_server_streaming(path: &str) -> bool {
-    STREAMING.1.iter().any(|method| method == path)
-}
+pub(super) use crate::rpc_kinds::{is_client_streaming, is_server_streaming};
 
 /// Takes the global slot when the request ends.
 pub(super) struct Gate {
@@ -204,15 +171,5 @@ mod tests {
             1,
             "the slot comes back with the call"
         );
-    }
-
-    #[test]
-    fn client_streaming_methods_come_from_the_descriptors() {
-        assert!(!is_client_streaming(
-            "/ecr.v1.EcrService/DescribeRepositories"
-        ));
-        assert!(!is_client_streaming(
-            "/ecr.v1.EcrService/BatchCheckLayerAvailability"
-        ));
     }
 }

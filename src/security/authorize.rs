@@ -6,7 +6,6 @@ use std::sync::Arc;
 use tonic::Status;
 
 use super::identity::Identity;
-use super::layer::AuthLayer;
 use super::scope::{Registries, RepositoryScoped, Scope};
 use super::store::PolicyStore;
 use crate::error::{Error, REASON_NOT_ALLOWED, REASON_READ_ONLY};
@@ -45,11 +44,6 @@ impl Authorizer {
     /// Whether mutating actions are refused.
     pub fn read_only(&self) -> bool {
         self.read_only
-    }
-
-    /// The tower layer that authenticates callers for this authorizer.
-    pub fn layer(&self) -> AuthLayer {
-        AuthLayer::new(self.clone())
     }
 
     /// One line for the startup log describing how calls are authorized.

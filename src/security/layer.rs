@@ -15,6 +15,14 @@ use super::identity::{Identity, bearer_token};
 use crate::error::Error;
 use crate::open_services::is_open_method;
 
+impl Authorizer {
+    /// The tower layer that authenticates callers for this authorizer (here,
+    /// not in `authorize`, so that deciding does not depend on the layer).
+    pub fn layer(&self) -> AuthLayer {
+        AuthLayer::new(self.clone())
+    }
+}
+
 /// Builds the [`Authenticate`] service around the server's router.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {

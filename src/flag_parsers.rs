@@ -1,7 +1,8 @@
 //! Parsers of flag values that clap has no parser for: byte sizes
 //! (`--max-request-bytes-in-flight`, the emulator's `--max-blob-bytes`) and
-//! the token cache's minimum lifetime. They import nothing of the crate, so
-//! every flag struct may use them wherever it lives.
+//! the token cache's minimum lifetime. A leaf (it imports nothing of the
+//! crate), so every flag struct may use it wherever it lives — the
+//! emulator's included — without depending on `config`.
 
 use std::time::Duration;
 
