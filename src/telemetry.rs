@@ -161,12 +161,7 @@ mod tests {
 
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| (http::HeaderName::from_static(name), value.parse().unwrap()))
-            .collect()
-    }
+    use super::b3::tests::headers;
 
     fn parent_ids(pairs: &[(&'static str, &str)]) -> (String, String) {
         let parent = parent_from_headers(&headers(pairs));

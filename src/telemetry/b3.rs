@@ -60,10 +60,11 @@ fn span_id(hex: &str) -> Option<SpanId> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+    /// Request headers of `pairs` (also used by the telemetry tests).
+    pub(in crate::telemetry) fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
         pairs
             .iter()
             .map(|(name, value)| (http::HeaderName::from_static(name), value.parse().unwrap()))

@@ -41,13 +41,18 @@ pub(super) fn create(shared: &Shared, name: &str, mutability: &str) {
     ok(shared, Operation::CreateRepository, body);
 }
 
-pub(super) fn upload(shared: &Shared, repo: &str, bytes: &[u8]) -> String {
-    let id = ok(
+/// InitiateLayerUpload in `repo`: the upload id.
+fn initiate(shared: &Shared, repo: &str) -> Value {
+    ok(
         shared,
         Operation::InitiateLayerUpload,
         json!({ "repositoryName": repo }),
     )["uploadId"]
-        .clone();
+        .clone()
+}
+
+pub(super) fn upload(shared: &Shared, repo: &str, bytes: &[u8]) -> String {
+    let id = initiate(shared, repo);
     ok(
         shared,
         Operation::UploadLayerPart,
@@ -215,12 +220,7 @@ fn invalid_input_is_answered_as_ecr_does() {
 fn parts_must_be_contiguous() {
     let shared = emulator(1 << 20);
     create(&shared, REPO, "MUTABLE");
-    let id = ok(
-        &shared,
-        Operation::InitiateLayerUpload,
-        json!({ "repositoryName": REPO }),
-    )["uploadId"]
-        .clone();
+    let id = initiate(&shared, REPO);
     let answer = ok(
         &shared,
         Operation::UploadLayerPart,
@@ -275,12 +275,7 @@ fn parts_must_be_contiguous() {
 fn completion_needs_parts_and_new_bytes() {
     let shared = emulator(1 << 20);
     create(&shared, REPO, "MUTABLE");
-    let id = ok(
-        &shared,
-        Operation::InitiateLayerUpload,
-        json!({ "repositoryName": REPO }),
-    )["uploadId"]
-        .clone();
+    let id = initiate(&shared, REPO);
     let body =
         json!({ "repositoryName": REPO, "uploadId": id, "layerDigests": [sha256_digest(b"")] });
     assert_eq!(
@@ -289,12 +284,7 @@ fn completion_needs_parts_and_new_bytes() {
     );
     let digest = upload(&shared, REPO, b"bytes");
     assert_eq!(digest, sha256_digest(b"bytes"));
-    let id = ok(
-        &shared,
-        Operation::InitiateLayerUpload,
-        json!({ "repositoryName": REPO }),
-    )["uploadId"]
-        .clone();
+    let id = initiate(&shared, REPO);
     ok(
         &shared,
         Operation::UploadLayerPart,
@@ -315,12 +305,7 @@ fn completion_needs_parts_and_new_bytes() {
 fn the_blob_budget_is_enforced() {
     let shared = emulator(8);
     create(&shared, REPO, "MUTABLE");
-    let id = ok(
-        &shared,
-        Operation::InitiateLayerUpload,
-        json!({ "repositoryName": REPO }),
-    )["uploadId"]
-        .clone();
+    let id = initiate(&shared, REPO);
     ok(
         &shared,
         Operation::UploadLayerPart,
