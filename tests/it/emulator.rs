@@ -144,25 +144,78 @@ fn api_request(op: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test]
-async fn push_and_pull_a_layered_image() {
+/// A fresh emulator and an SDK client of it that does not retry.
+async fn emulator_and_client() -> (Emulator, aws_sdk_ecr::Client) {
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let ecr = client(&emulator, 1);
-    let repo = "team/app";
-    create(&ecr, repo, ImageTagMutability::Mutable).await;
+    (emulator, ecr)
+}
+
+const REPO: &str = "team/app";
+
+const LAYER_LEN: usize = 3000;
+
+/// The layer of [`REPO`]'s image: [`LAYER_LEN`] bytes, not all alike.
+fn layered_image_layer() -> Vec<u8> {
+    (0..LAYER_LEN as u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// [`REPO`] with [`layered_image_layer`] and a `{}` config uploaded: their
+/// digests.
+async fn uploaded_layers(ecr: &aws_sdk_ecr::Client) -> (String, String) {
+    create(ecr, REPO, ImageTagMutability::Mutable).await;
+    let layer_digest = upload(ecr, REPO, &layered_image_layer()).await;
+    let config_digest = upload(ecr, REPO, b"{}").await;
+    (layer_digest, config_digest)
+}
+
+/// An image `v1` of [`uploaded_layers`] in [`REPO`]: its layer's and config's
+/// digests, and its manifest.
+async fn pushed_image(ecr: &aws_sdk_ecr::Client) -> (String, String, String) {
+    let (layer_digest, config_digest) = uploaded_layers(ecr).await;
+    let text = manifest(&config_digest, &[(&layer_digest, LAYER_LEN)]);
+    put_v1(ecr, &text).await.unwrap();
+    (layer_digest, config_digest, text)
+}
+
+/// PutImage of `text` tagged `v1` in [`REPO`]: the image, or the error's code.
+async fn put_v1(
+    ecr: &aws_sdk_ecr::Client,
+    text: &str,
+) -> Result<aws_sdk_ecr::types::Image, String> {
+    ecr.put_image()
+        .repository_name(REPO)
+        .image_manifest(text)
+        .image_tag("v1")
+        .send()
+        .await
+        .map(|answer| answer.image.unwrap())
+        .map_err(|err| code(&err))
+}
+
+#[tokio::test]
+async fn a_repository_is_created_once() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    create(&ecr, REPO, ImageTagMutability::Mutable).await;
     let err = ecr
         .create_repository()
-        .repository_name(repo)
+        .repository_name(REPO)
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "RepositoryAlreadyExistsException");
+}
 
-    // A layer in two parts, with a gap attempted in between.
-    let layer: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+/// A layer in two parts, with a gap attempted in between, completed under
+/// the wrong digest; then uploaded whole.
+#[tokio::test]
+async fn layer_parts_must_be_contiguous_and_match_the_digest() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    create(&ecr, REPO, ImageTagMutability::Mutable).await;
+    let layer = layered_image_layer();
     let id = ecr
         .initiate_layer_upload()
-        .repository_name(repo)
+        .repository_name(REPO)
         .send()
         .await
         .unwrap();
@@ -170,7 +223,7 @@ async fn push_and_pull_a_layered_image() {
     let id = id.upload_id.unwrap();
     let part = |first: usize, bytes: &[u8]| {
         ecr.upload_layer_part()
-            .repository_name(repo)
+            .repository_name(REPO)
             .upload_id(&id)
             .part_first_byte(first as i64)
             .part_last_byte((first + bytes.len() - 1) as i64)
@@ -187,7 +240,7 @@ async fn push_and_pull_a_layered_image() {
         UploadLayerPartError::InvalidLayerPartException(e) => {
             assert_eq!(e.last_valid_byte_received(), Some(999));
             assert_eq!(e.upload_id(), Some(id.as_str()));
-            assert_eq!(e.repository_name(), Some(repo));
+            assert_eq!(e.repository_name(), Some(REPO));
             assert_eq!(e.registry_id(), Some("123456789012"));
         }
         other => panic!("expected InvalidLayerPartException, got {other:?}"),
@@ -195,67 +248,52 @@ async fn push_and_pull_a_layered_image() {
     part(1000, &layer[1000..]).await.unwrap();
     let wrong = ecr
         .complete_layer_upload()
-        .repository_name(repo)
+        .repository_name(REPO)
         .upload_id(&id)
         .layer_digests(sha256_digest(b"something else"))
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&wrong), "InvalidLayerException");
-    let layer_digest = upload(&ecr, repo, &layer).await;
-    assert_eq!(layer_digest, sha256_digest(&layer));
-    let config_digest = upload(&ecr, repo, b"{}").await;
+    assert_eq!(upload(&ecr, REPO, &layer).await, sha256_digest(&layer));
+}
 
-    // PutImage: missing layer, then the real push, then an identical one.
+/// PutImage: missing layer, then the real push, then an identical one.
+#[tokio::test]
+async fn put_image_needs_its_layers_and_refuses_an_identical_push() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    let (layer_digest, config_digest) = uploaded_layers(&ecr).await;
     let missing = manifest(&config_digest, &[(&sha256_digest(b"absent"), 6)]);
-    let err = ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(missing)
-        .image_tag("v1")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "LayersNotFoundException");
-    let text = manifest(&config_digest, &[(&layer_digest, layer.len())]);
-    let pushed = ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(&text)
-        .image_tag("v1")
-        .send()
-        .await
-        .unwrap()
-        .image
-        .unwrap();
+    let err = put_v1(&ecr, &missing).await.unwrap_err();
+    assert_eq!(err, "LayersNotFoundException");
+    let text = manifest(&config_digest, &[(&layer_digest, LAYER_LEN)]);
+    let pushed = put_v1(&ecr, &text).await.unwrap();
     let image_digest = sha256_digest(text.as_bytes());
     assert_eq!(
         pushed.image_id.unwrap().image_digest.as_deref(),
         Some(image_digest.as_str())
     );
-    let again = ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(&text)
-        .image_tag("v1")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&again), "ImageAlreadyExistsException");
+    let again = put_v1(&ecr, &text).await.unwrap_err();
+    assert_eq!(again, "ImageAlreadyExistsException");
+}
 
+#[tokio::test]
+async fn a_pushed_image_is_described_fetched_and_its_layers_checked() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    let (layer_digest, _, text) = pushed_image(&ecr).await;
     let details = ecr
         .describe_images()
-        .repository_name(repo)
+        .repository_name(REPO)
         .send()
         .await
         .unwrap();
     let detail = &details.image_details()[0];
-    assert_eq!(detail.image_size_in_bytes, Some(layer.len() as i64));
+    assert_eq!(detail.image_size_in_bytes, Some(LAYER_LEN as i64));
     assert_eq!(detail.image_tags(), ["v1"]);
     assert!(detail.image_pushed_at.is_some());
     let got = ecr
         .batch_get_image()
-        .repository_name(repo)
+        .repository_name(REPO)
         .image_ids(ImageIdentifier::builder().image_tag("v1").build())
         .send()
         .await
@@ -266,37 +304,49 @@ async fn push_and_pull_a_layered_image() {
     );
     let check = ecr
         .batch_check_layer_availability()
-        .repository_name(repo)
+        .repository_name(REPO)
         .layer_digests(&layer_digest)
         .layer_digests(sha256_digest(b"absent"))
         .send()
         .await
         .unwrap();
-    assert_eq!(check.layers()[0].layer_size, Some(layer.len() as i64));
+    assert_eq!(check.layers()[0].layer_size, Some(LAYER_LEN as i64));
     assert_eq!(
         check.failures()[0].failure_code.as_ref().unwrap().as_str(),
         "MissingLayerDigest"
     );
+}
 
-    // The download URL serves the exact bytes; a tampered one is refused.
-    let url = ecr
-        .get_download_url_for_layer()
-        .repository_name(repo)
-        .layer_digest(&layer_digest)
+async fn download_url(ecr: &aws_sdk_ecr::Client, layer_digest: &str) -> Result<String, String> {
+    ecr.get_download_url_for_layer()
+        .repository_name(REPO)
+        .layer_digest(layer_digest)
         .send()
         .await
-        .unwrap()
-        .download_url
-        .unwrap();
-    assert_eq!(get(&emulator, &url).await, (200, layer.clone()));
+        .map(|answer| answer.download_url.unwrap())
+        .map_err(|err| code(&err))
+}
+
+/// The download URL serves the exact bytes; a tampered one is refused.
+#[tokio::test]
+async fn download_urls_serve_the_layer_and_refuse_tampering() {
+    let (emulator, ecr) = emulator_and_client().await;
+    let (layer_digest, config_digest, _) = pushed_image(&ecr).await;
+    let url = download_url(&ecr, &layer_digest).await.unwrap();
+    assert_eq!(get(&emulator, &url).await, (200, layered_image_layer()));
     let forged = url.replace("signature=", "signature=00");
     assert_eq!(get(&emulator, &forged).await.0, 403);
     let other_blob = url.replace(&layer_digest, &config_digest);
     assert_eq!(get(&emulator, &other_blob).await.0, 403);
+}
 
+#[tokio::test]
+async fn a_deleted_image_leaves_its_layers_inaccessible() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    let (layer_digest, _, _) = pushed_image(&ecr).await;
     let deleted = ecr
         .batch_delete_image()
-        .repository_name(repo)
+        .repository_name(REPO)
         .image_ids(ImageIdentifier::builder().image_tag("v1").build())
         .image_ids(ImageIdentifier::builder().image_tag("nope").build())
         .send()
@@ -313,27 +363,19 @@ async fn push_and_pull_a_layered_image() {
     );
     let listed = ecr
         .list_images()
-        .repository_name(repo)
+        .repository_name(REPO)
         .send()
         .await
         .unwrap();
     assert!(listed.image_ids().is_empty());
     // No image references the layer any more.
-    let err = ecr
-        .get_download_url_for_layer()
-        .repository_name(repo)
-        .layer_digest(&layer_digest)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "LayerInaccessibleException");
-    emulator.shutdown().await;
+    let refused = download_url(&ecr, &layer_digest).await.unwrap_err();
+    assert_eq!(refused, "LayerInaccessibleException");
 }
 
 #[tokio::test]
 async fn immutable_repositories_keep_their_tags() {
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let ecr = client(&emulator, 1);
+    let (_emulator, ecr) = emulator_and_client().await;
     let repo = "fixed";
     create(&ecr, repo, ImageTagMutability::Immutable).await;
     let config = upload(&ecr, repo, b"{}").await;
@@ -365,9 +407,8 @@ async fn immutable_repositories_keep_their_tags() {
 }
 
 #[tokio::test]
-async fn listings_paginate_with_the_sdk_paginators() {
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let ecr = client(&emulator, 1);
+async fn repositories_page_with_the_sdk_paginator() {
+    let (_emulator, ecr) = emulator_and_client().await;
     for i in 0..7 {
         create(&ecr, &format!("page/repo-{i}"), ImageTagMutability::Mutable).await;
     }
@@ -387,13 +428,18 @@ async fn listings_paginate_with_the_sdk_paginators() {
         .collect();
     let expected: Vec<_> = (0..7).map(|i| format!("page/repo-{i}")).collect();
     assert_eq!(names, expected);
+}
 
-    let repo = "page/repo-0";
-    let config = upload(&ecr, repo, b"{}").await;
+const PAGED: &str = "page/images";
+
+/// [`PAGED`] with five images, the even ones tagged `t0`, `t2`, `t4`.
+async fn five_images(ecr: &aws_sdk_ecr::Client) {
+    create(ecr, PAGED, ImageTagMutability::Mutable).await;
+    let config = upload(ecr, PAGED, b"{}").await;
     for i in 0..5 {
-        let layer = upload(&ecr, repo, format!("layer {i}").as_bytes()).await;
+        let layer = upload(ecr, PAGED, format!("layer {i}").as_bytes()).await;
         let text = manifest(&config, &[(&layer, 7)]);
-        let put = ecr.put_image().repository_name(repo).image_manifest(text);
+        let put = ecr.put_image().repository_name(PAGED).image_manifest(text);
         let put = if i % 2 == 0 {
             put.image_tag(format!("t{i}"))
         } else {
@@ -401,9 +447,15 @@ async fn listings_paginate_with_the_sdk_paginators() {
         };
         put.send().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn images_page_with_the_sdk_paginators() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    five_images(&ecr).await;
     let ids: Vec<_> = ecr
         .list_images()
-        .repository_name(repo)
+        .repository_name(PAGED)
         .max_results(2)
         .filter(
             aws_sdk_ecr::types::ListImagesFilter::builder()
@@ -420,7 +472,7 @@ async fn listings_paginate_with_the_sdk_paginators() {
     assert_eq!(tags, ["t0", "t2", "t4"]);
     let details: Vec<_> = ecr
         .describe_images()
-        .repository_name(repo)
+        .repository_name(PAGED)
         .max_results(1)
         .into_paginator()
         .items()
@@ -429,10 +481,15 @@ async fn listings_paginate_with_the_sdk_paginators() {
         .await
         .unwrap();
     assert_eq!(details.len(), 5);
+}
 
+#[tokio::test]
+async fn bad_page_parameters_are_refused() {
+    let (_emulator, ecr) = emulator_and_client().await;
+    five_images(&ecr).await;
     let err = ecr
         .list_images()
-        .repository_name(repo)
+        .repository_name(PAGED)
         .next_token("not-a-token")
         .send()
         .await
@@ -440,7 +497,7 @@ async fn listings_paginate_with_the_sdk_paginators() {
     assert_eq!(code(&err), "InvalidParameterException");
     let err = ecr
         .describe_images()
-        .repository_name(repo)
+        .repository_name(PAGED)
         .image_ids(ImageIdentifier::builder().image_tag("t0").build())
         .max_results(5)
         .send()
@@ -451,8 +508,7 @@ async fn listings_paginate_with_the_sdk_paginators() {
 
 #[tokio::test]
 async fn authorization_tokens_last_twelve_hours() {
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let ecr = client(&emulator, 1);
+    let (_emulator, ecr) = emulator_and_client().await;
     let answer = ecr.get_authorization_token().send().await.unwrap();
     let data = &answer.authorization_data()[0];
     use base64::Engine;
@@ -499,8 +555,15 @@ async fn faults_throttle_and_fail_then_calls_pass() {
     assert_eq!(emulator.calls("DescribeRepositories"), 6);
     emulator.clear_faults();
     ecr.describe_repositories().send().await.unwrap();
+    // The admin stats count every attempt, refused ones too.
+    let stats = admin_stats(&emulator).await;
+    assert_eq!(stats["calls"]["DescribeRepositories"], 7);
+}
 
-    // Latency delays the answer by at least the given time.
+/// Latency delays the answer by at least the given time.
+#[tokio::test]
+async fn a_latency_fault_delays_the_answer() {
+    let (emulator, ecr) = emulator_and_client().await;
     let slow = FaultSpec {
         latency: Duration::from_millis(300),
         ..Default::default()
@@ -509,50 +572,62 @@ async fn faults_throttle_and_fail_then_calls_pass() {
     let started = std::time::Instant::now();
     ecr.describe_repositories().send().await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(300));
-    emulator.clear_faults();
+}
 
-    // The same through the admin endpoints, which need the admin token.
+/// PUT /_emulator/faults/ListImages (throttle once) with `auth`'s header line.
+fn put_list_images_fault(auth: &str) -> String {
     let spec = r#"{"throttle_next": 1}"#;
-    let put = |auth: &str| {
-        format!(
-            "PUT /_emulator/faults/ListImages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             {auth}Content-Length: {}\r\n\r\n{spec}",
-            spec.len()
-        )
-    };
-    let auth = format!("Authorization: Bearer {}\r\n", emulator.admin_token());
-    let wrong = format!("Authorization: Bearer {}x\r\n", emulator.admin_token());
+    format!(
+        "PUT /_emulator/faults/ListImages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         {auth}Content-Length: {}\r\n\r\n{spec}",
+        spec.len()
+    )
+}
+
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}\r\n")
+}
+
+/// GET /_emulator/stats with the admin token: the answer's JSON.
+async fn admin_stats(emulator: &Emulator) -> serde_json::Value {
+    let auth = bearer(emulator.admin_token());
+    let stats =
+        format!("GET /_emulator/stats HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    let (status, _, body) = http(emulator, stats.as_bytes()).await;
+    assert_eq!(status, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_endpoints_refuse_a_missing_or_wrong_token() {
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let wrong = bearer(&format!("{}x", emulator.admin_token()));
     for refused in ["", wrong.as_str(), "Authorization: Bearer \r\n"] {
-        let (status, head, _) = http(&emulator, put(refused).as_bytes()).await;
+        let request = put_list_images_fault(refused);
+        let (status, head, _) = http(&emulator, request.as_bytes()).await;
         assert_eq!(status, 401, "{refused:?}");
         assert!(head.contains("www-authenticate: bearer"), "{head}");
     }
     let stats = "GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     assert_eq!(http(&emulator, stats.as_bytes()).await.0, 401);
     assert_eq!(emulator.faults().specs_snapshot().len(), 0);
-    assert_eq!(http(&emulator, put(&auth).as_bytes()).await.0, 204);
-    let once = client(&emulator, 1);
-    let err = once
-        .list_images()
-        .repository_name("a/b")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ThrottlingException");
-    let err = once
-        .list_images()
-        .repository_name("a/b")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "RepositoryNotFoundException");
-    let stats =
-        format!("GET /_emulator/stats HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
-    let (status, _, body) = http(&emulator, stats.as_bytes()).await;
-    assert_eq!(status, 200);
-    let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+}
+
+/// The faults again, set through the admin endpoints with the admin token.
+#[tokio::test]
+async fn faults_set_through_the_admin_endpoints_apply_and_are_counted() {
+    let (emulator, once) = emulator_and_client().await;
+    let auth = bearer(emulator.admin_token());
+    let request = put_list_images_fault(&auth);
+    assert_eq!(http(&emulator, request.as_bytes()).await.0, 204);
+    let list = || once.list_images().repository_name("a/b").send();
+    assert_eq!(code(&list().await.unwrap_err()), "ThrottlingException");
+    assert_eq!(
+        code(&list().await.unwrap_err()),
+        "RepositoryNotFoundException"
+    );
+    let stats = admin_stats(&emulator).await;
     assert_eq!(stats["calls"]["ListImages"], 2);
-    assert_eq!(stats["calls"]["DescribeRepositories"], 8);
     assert_eq!(stats["total"], emulator.total_calls());
     let bad = format!(
         "PUT /_emulator/faults/NoSuchOp HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}"
