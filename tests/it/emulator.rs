@@ -788,8 +788,9 @@ fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-#[tokio::test]
-async fn download_urls_serve_ranges_and_can_be_corrupted() {
+/// An emulator seeded with the demo images, an SDK client, and the demo
+/// layer's digest, download URL and bytes.
+async fn demo_download() -> (Emulator, aws_sdk_ecr::Client, String, String, Vec<u8>) {
     let config = EmulatorConfig {
         seed_demo: true,
         ..Default::default()
@@ -797,7 +798,13 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
     let emulator = start_emulator(config).await;
     let ecr = client(&emulator, 1);
     let (layer, url) = demo_layer_url(&ecr).await;
+    let (_, _, whole) = get_with(&emulator, &url, "").await;
+    (emulator, ecr, layer, url, whole)
+}
 
+#[tokio::test]
+async fn download_urls_serve_ranges() {
+    let (emulator, _ecr, layer, url, _) = demo_download().await;
     // No Range: every byte, with its length, and ranges advertised.
     let (status, head, whole) = get_with(&emulator, &url, "").await;
     assert_eq!(status, 200);
@@ -832,8 +839,13 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
     let (status, head, body) = get_with(&emulator, &url, "Range: bytes=9-3\r\n").await;
     assert_eq!((status, body.len()), (200, total));
     assert_eq!(header_of(&head, "content-range"), None);
+}
 
-    // Corrupted downloads: same length, exactly one byte differs.
+/// Corrupted downloads: same length, exactly one byte differs.
+#[tokio::test]
+async fn corrupted_downloads_differ_in_one_byte() {
+    let (emulator, ecr, layer, url, whole) = demo_download().await;
+    let total = whole.len();
     let corrupt = FaultSpec::parse("corrupt=all").unwrap();
     emulator
         .set_fault("GetDownloadUrlForLayer", corrupt)
@@ -860,7 +872,6 @@ async fn download_urls_serve_ranges_and_can_be_corrupted() {
     emulator.clear_faults();
     let (_, _, good) = get_with(&emulator, &url, "").await;
     assert_eq!(sha256_digest(&good), layer);
-    emulator.shutdown().await;
 }
 
 #[tokio::test]
