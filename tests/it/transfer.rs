@@ -84,9 +84,23 @@ async fn push_tag_list_and_pull_an_image(kind: Kind) {
         "same manifest bytes, same image"
     );
 
+    assert_eq!(tags_in(&mut client, &name).await, ["release", "v1"]);
+
+    if kind == Kind::Emulator {
+        let (total, bytes) = pull(&mut client, &name, &pushed_layer.layer_digest, None)
+            .await
+            .expect("pull");
+        assert_eq!(total, layer.len() as i64);
+        assert_eq!(bytes, layer);
+    }
+    assert_eq!(ctx.proxy.count("PutImage"), 2);
+}
+
+/// The tags ListImages lists in `repository`, sorted.
+async fn tags_in(client: &mut EcrServiceClient<Channel>, repository: &str) -> Vec<String> {
     let listed = client
         .list_images(pb::ListImagesRequest {
-            repository_name: name.clone(),
+            repository_name: repository.to_owned(),
             filter: Some(pb::ListImagesFilter {
                 tag_status: pb::TagStatus::Tagged as i32,
                 image_status: 0,
@@ -98,20 +112,11 @@ async fn push_tag_list_and_pull_an_image(kind: Kind) {
         .into_inner();
     let mut tags: Vec<_> = listed
         .image_ids
-        .iter()
-        .filter_map(|id| id.image_tag.clone())
+        .into_iter()
+        .filter_map(|id| id.image_tag)
         .collect();
     tags.sort();
-    assert_eq!(tags, ["release", "v1"]);
-
-    if kind == Kind::Emulator {
-        let (total, bytes) = pull(&mut client, &name, &pushed_layer.layer_digest, None)
-            .await
-            .expect("pull");
-        assert_eq!(total, layer.len() as i64);
-        assert_eq!(bytes, layer);
-    }
-    assert_eq!(ctx.proxy.count("PutImage"), 2);
+    tags
 }
 
 /// ListImages pages through a repository with max_results and next_token.
