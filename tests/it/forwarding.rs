@@ -4,43 +4,56 @@
 //! `emulator::*`). A counting proxy sits between the facade and the upstream
 //! so tests also see what reached it.
 
-use crate::common::images::push_image;
+use crate::common::images::{by_tag, push_image};
 use crate::common::upstream::{
-    Kind, against_both, assert_ecr_error, create, emulator_facade, setup, violated_fields,
+    Kind, Setup, against_both, assert_ecr_error, create, emulator_facade, setup, violated_fields,
 };
 use crate::common::{digest, ecr_client, http_get, sha256_digest, unique_name, upstream_settings};
 use ecr_facade::pb;
+use ecr_facade::pb::ecr_service_client::EcrServiceClient;
 use tonic::Code;
+use tonic::transport::Channel;
 
 against_both!(
-    repository_lifecycle,
-    images_described_fetched_checked_and_deleted,
+    a_repository_is_created_with_its_settings,
+    a_repository_is_created_once,
+    a_deleted_repository_is_gone,
+    pushed_images_are_described,
+    batch_get_image_answers_images_and_failures,
+    layer_availability_comes_in_one_message_per_batch,
+    a_repository_with_images_is_not_deleted_without_force,
+    images_are_deleted_by_digest,
     force_deletes_a_repository_with_images,
     complete_layer_upload_through_the_facade,
     repository_policy_is_deleted_once,
     bad_input_is_refused_before_any_upstream_call,
 );
 
-async fn repository_lifecycle(kind: Kind) {
+/// A CreateRepository setting everything ECR lets a caller choose.
+fn configured_repository(name: &str) -> pb::CreateRepositoryRequest {
+    pb::CreateRepositoryRequest {
+        repository_name: name.to_owned(),
+        tags: vec![pb::Tag {
+            key: "team".into(),
+            value: "platform".into(),
+        }],
+        image_tag_mutability: pb::ImageTagMutability::Immutable as i32,
+        image_scanning_configuration: Some(pb::ImageScanningConfiguration {
+            scan_on_push: Some(true),
+        }),
+        encryption_configuration: Some(pb::EncryptionConfiguration {
+            encryption_type: pb::EncryptionType::Aes256 as i32,
+            kms_key: None,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn a_repository_is_created_with_its_settings(kind: Kind) {
     let (mut client, _ctx) = setup(kind).await;
     let name = unique_name("lifecycle");
     let created = client
-        .create_repository(pb::CreateRepositoryRequest {
-            repository_name: name.clone(),
-            tags: vec![pb::Tag {
-                key: "team".into(),
-                value: "platform".into(),
-            }],
-            image_tag_mutability: pb::ImageTagMutability::Immutable as i32,
-            image_scanning_configuration: Some(pb::ImageScanningConfiguration {
-                scan_on_push: Some(true),
-            }),
-            encryption_configuration: Some(pb::EncryptionConfiguration {
-                encryption_type: pb::EncryptionType::Aes256 as i32,
-                kms_key: None,
-            }),
-            ..Default::default()
-        })
+        .create_repository(configured_repository(&name))
         .await
         .unwrap()
         .into_inner()
@@ -70,9 +83,32 @@ async fn repository_lifecycle(kind: Kind) {
         pb::EncryptionType::Aes256 as i32
     );
 
+    let described = client
+        .describe_repositories(described_by_name(&name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(described.repositories.len(), 1);
+    assert_eq!(
+        described.repositories[0].repository_arn,
+        created.repository_arn
+    );
+}
+
+fn described_by_name(name: &str) -> pb::DescribeRepositoriesRequest {
+    pb::DescribeRepositoriesRequest {
+        repository_names: vec![name.to_owned()],
+        ..Default::default()
+    }
+}
+
+async fn a_repository_is_created_once(kind: Kind) {
+    let (mut client, _ctx) = setup(kind).await;
+    let name = unique_name("once");
+    create(&mut client, &name).await;
     let again = client
         .create_repository(pb::CreateRepositoryRequest {
-            repository_name: name.clone(),
+            repository_name: name,
             ..Default::default()
         })
         .await
@@ -82,26 +118,18 @@ async fn repository_lifecycle(kind: Kind) {
         Code::AlreadyExists,
         "RepositoryAlreadyExistsException",
     );
+}
 
-    let described = client
-        .describe_repositories(pb::DescribeRepositoriesRequest {
-            repository_names: vec![name.clone()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(described.repositories.len(), 1);
-    assert_eq!(
-        described.repositories[0].repository_arn,
-        created.repository_arn
-    );
-
+async fn a_deleted_repository_is_gone(kind: Kind) {
+    let (mut client, _ctx) = setup(kind).await;
+    let name = unique_name("deleted");
+    create(&mut client, &name).await;
+    let delete = || pb::DeleteRepositoryRequest {
+        repository_name: name.clone(),
+        ..Default::default()
+    };
     let deleted = client
-        .delete_repository(pb::DeleteRepositoryRequest {
-            repository_name: name.clone(),
-            ..Default::default()
-        })
+        .delete_repository(delete())
         .await
         .unwrap()
         .into_inner();
@@ -110,37 +138,43 @@ async fn repository_lifecycle(kind: Kind) {
         Some(name.as_str())
     );
 
-    let gone = client
-        .delete_repository(pb::DeleteRepositoryRequest {
-            repository_name: name.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let gone = client.delete_repository(delete()).await.unwrap_err();
     assert_ecr_error(&gone, Code::NotFound, "RepositoryNotFoundException");
     let missing = client
-        .describe_repositories(pb::DescribeRepositoriesRequest {
-            repository_names: vec![name],
-            ..Default::default()
-        })
+        .describe_repositories(described_by_name(&name))
         .await
         .unwrap_err();
     assert_ecr_error(&missing, Code::NotFound, "RepositoryNotFoundException");
 }
 
-async fn images_described_fetched_checked_and_deleted(kind: Kind) {
-    let (mut client, _ctx) = setup(kind).await;
-    let name = unique_name("images");
-    create(&mut client, &name).await;
-    let (layer_digest, image_digest) = push_image(&mut client, &name, "v1").await;
+/// A repository holding one image pushed through the facade.
+struct Pushed {
+    name: String,
+    layer_digest: String,
+    image_digest: String,
+}
 
+/// [`setup`], then a repository named after `prefix` with one image tagged
+/// `tag` in it.
+async fn pushed(kind: Kind, prefix: &str, tag: &str) -> (EcrServiceClient<Channel>, Setup, Pushed) {
+    let (mut client, ctx) = setup(kind).await;
+    let name = unique_name(prefix);
+    create(&mut client, &name).await;
+    let (layer_digest, image_digest) = push_image(&mut client, &name, tag).await;
+    let pushed = Pushed {
+        name,
+        layer_digest,
+        image_digest,
+    };
+    (client, ctx, pushed)
+}
+
+async fn pushed_images_are_described(kind: Kind) {
+    let (mut client, _ctx, image) = pushed(kind, "described", "v1").await;
     let details = client
         .describe_images(pb::DescribeImagesRequest {
-            repository_name: name.clone(),
-            image_ids: vec![pb::ImageIdentifier {
-                image_tag: Some("v1".into()),
-                image_digest: None,
-            }],
+            repository_name: image.name.clone(),
+            image_ids: vec![by_tag("v1")],
             ..Default::default()
         })
         .await
@@ -150,7 +184,7 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
     assert_eq!(details.len(), 1);
     assert_eq!(
         details[0].image_digest.as_deref(),
-        Some(image_digest.as_str())
+        Some(image.image_digest.as_str())
     );
     assert_eq!(details[0].image_tags, ["v1"]);
     assert!(details[0].image_pushed_at.is_some());
@@ -158,7 +192,7 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
 
     let filtered = client
         .describe_images(pb::DescribeImagesRequest {
-            repository_name: name.clone(),
+            repository_name: image.name.clone(),
             filter: Some(pb::DescribeImagesFilter {
                 tag_status: pb::TagStatus::Tagged as i32,
                 image_status: 0,
@@ -172,51 +206,38 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
 
     let missing_image = client
         .describe_images(pb::DescribeImagesRequest {
-            repository_name: name.clone(),
-            image_ids: vec![pb::ImageIdentifier {
-                image_tag: Some("nope".into()),
-                image_digest: None,
-            }],
+            repository_name: image.name,
+            image_ids: vec![by_tag("nope")],
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_ecr_error(&missing_image, Code::NotFound, "ImageNotFoundException");
+}
 
+async fn batch_get_image_answers_images_and_failures(kind: Kind) {
+    let (mut client, _ctx, image) = pushed(kind, "fetched", "v1").await;
     let got = client
         .batch_get_image(pb::BatchGetImageRequest {
-            repository_name: name.clone(),
-            image_ids: vec![
-                pb::ImageIdentifier {
-                    image_tag: Some("v1".into()),
-                    image_digest: None,
-                },
-                pb::ImageIdentifier {
-                    image_tag: Some("absent".into()),
-                    image_digest: None,
-                },
-            ],
+            repository_name: image.name,
+            image_ids: vec![by_tag("v1"), by_tag("absent")],
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(got.images.len(), 1);
+    let fetched = &got.images[0];
     assert!(
-        got.images[0]
+        fetched
             .image_manifest
             .as_deref()
             .unwrap()
-            .contains(&layer_digest)
+            .contains(&image.layer_digest)
     );
     assert_eq!(
-        got.images[0]
-            .image_id
-            .as_ref()
-            .unwrap()
-            .image_digest
-            .as_deref(),
-        Some(image_digest.as_str())
+        fetched.image_id.as_ref().unwrap().image_digest.as_deref(),
+        Some(image.image_digest.as_str())
     );
     assert_eq!(got.failures.len(), 1);
     assert_eq!(
@@ -232,11 +253,14 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
             .as_deref(),
         Some("absent")
     );
+}
 
+async fn layer_availability_comes_in_one_message_per_batch(kind: Kind) {
+    let (mut client, _ctx, image) = pushed(kind, "checked", "v1").await;
     let mut stream = client
         .batch_check_layer_availability(pb::BatchCheckLayerAvailabilityRequest {
-            repository_name: name.clone(),
-            layer_digests: vec![layer_digest.clone(), digest(42)],
+            repository_name: image.name,
+            layer_digests: vec![image.layer_digest.clone(), digest(42)],
             registry_id: None,
         })
         .await
@@ -250,7 +274,7 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
     assert_eq!(message.layers.len(), 1);
     assert_eq!(
         message.layers[0].layer_digest.as_deref(),
-        Some(layer_digest.as_str())
+        Some(image.layer_digest.as_str())
     );
     assert_eq!(
         message.layers[0].layer_availability,
@@ -265,10 +289,13 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
         message.failures[0].failure_code,
         pb::LayerFailureCode::MissingLayerDigest as i32
     );
+}
 
+async fn a_repository_with_images_is_not_deleted_without_force(kind: Kind) {
+    let (mut client, _ctx, image) = pushed(kind, "not-empty", "v1").await;
     let not_empty = client
         .delete_repository(pb::DeleteRepositoryRequest {
-            repository_name: name.clone(),
+            repository_name: image.name,
             ..Default::default()
         })
         .await
@@ -278,12 +305,15 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
         Code::FailedPrecondition,
         "RepositoryNotEmptyException",
     );
+}
 
+async fn images_are_deleted_by_digest(kind: Kind) {
+    let (mut client, _ctx, image) = pushed(kind, "by-digest", "v1").await;
     let deleted = client
         .batch_delete_image(pb::BatchDeleteImageRequest {
-            repository_name: name.clone(),
+            repository_name: image.name,
             image_ids: vec![pb::ImageIdentifier {
-                image_digest: Some(image_digest.clone()),
+                image_digest: Some(image.image_digest.clone()),
                 image_tag: None,
             }],
             registry_id: None,
@@ -294,35 +324,26 @@ async fn images_described_fetched_checked_and_deleted(kind: Kind) {
     assert_eq!(deleted.image_ids.len(), 1);
     assert_eq!(
         deleted.image_ids[0].image_digest.as_deref(),
-        Some(image_digest.as_str())
+        Some(image.image_digest.as_str())
     );
     assert!(deleted.failures.is_empty());
-
-    client
-        .delete_repository(pb::DeleteRepositoryRequest {
-            repository_name: name,
-            force: Some(true),
-            registry_id: None,
-        })
-        .await
-        .unwrap();
 }
 
 async fn force_deletes_a_repository_with_images(kind: Kind) {
-    let (mut client, _ctx) = setup(kind).await;
-    let name = unique_name("force");
-    create(&mut client, &name).await;
-    push_image(&mut client, &name, "latest").await;
+    let (mut client, _ctx, image) = pushed(kind, "force", "latest").await;
     let deleted = client
         .delete_repository(pb::DeleteRepositoryRequest {
-            repository_name: name.clone(),
+            repository_name: image.name.clone(),
             force: Some(true),
             registry_id: None,
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(deleted.repository.unwrap().repository_name, Some(name));
+    assert_eq!(
+        deleted.repository.unwrap().repository_name,
+        Some(image.name)
+    );
 }
 
 async fn complete_layer_upload_through_the_facade(kind: Kind) {

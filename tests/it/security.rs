@@ -10,10 +10,14 @@ mod guarded;
 mod pki;
 mod setup;
 
+use crate::common::TestFacade;
+use crate::common::upstream::facade_on_emulator;
+use ecr_facade::emulator::Emulator;
 use ecr_facade::pb;
 use ecr_facade::pb::ecr_service_client::EcrServiceClient;
 #[cfg(unix)]
 use ecr_facade::security::watch_sighup;
+use ecr_facade::security::{SecurityArgs, token_sha256_hex};
 use pki::Pki;
 use setup::*;
 use tonic_health::pb::HealthCheckRequest;
@@ -23,6 +27,7 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_types::StatusExt;
 
 const NOT_ALLOWED: &str = "ACTION_NOT_ALLOWED";
 
@@ -313,15 +318,20 @@ async fn the_facade_itself_enforces_mtls_and_the_policy() {
     );
 }
 
-/// The escalation of issue 11: a caller granted `team-a/*` in the facade's
-/// own registry tried to create and delete `team-a/app` in registry
-/// 999999999999. The real facade refuses both before they reach ECR.
-#[tokio::test]
-async fn the_facade_refuses_registries_the_policy_does_not_grant() {
-    use ecr_facade::emulator::EmulatorConfig;
-    use ecr_facade::security::{SecurityArgs, token_sha256_hex};
-    use tonic_types::StatusExt;
+const ELSEWHERE: &str = "999999999999";
 
+/// The real facade, in front of an emulator, under a policy granting the
+/// [`TOKEN`] caller every action on `team-a/*`.
+struct TeamA {
+    /// The upstream, to count what reached it.
+    emulator: Emulator,
+    client: EcrServiceClient<tonic::transport::Channel>,
+    _facade: TestFacade,
+    /// Holds the policy file.
+    _files: Files,
+}
+
+async fn team_a() -> TeamA {
     let files = Files::new();
     let policy = files.dir.write(
         "registries.toml",
@@ -331,36 +341,33 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
             token_sha256_hex(TOKEN)
         ),
     );
-    let emulator = crate::common::upstream::start_emulator(EmulatorConfig::default()).await;
-    let mut builder = crate::common::FacadeBuilder::new(&emulator.url());
-    builder.security = SecurityArgs {
+    let security = SecurityArgs {
         auth_policy: Some(policy),
         ..SecurityArgs::default()
     }
     .security()
     .unwrap();
-    let facade = builder.start().await;
-    let mut client = facade.client().await;
-    let bearer = format!("Bearer {TOKEN}");
+    let (emulator, facade) = facade_on_emulator(|builder| builder.security = security).await;
+    TeamA {
+        emulator,
+        client: facade.client().await,
+        _facade: facade,
+        _files: files,
+    }
+}
 
-    let mut elsewhere = create("team-a/app");
-    elsewhere.registry_id = Some("999999999999".into());
-    let refused = client
-        .create_repository(with_authorization(elsewhere, &bearer))
-        .await;
-    let delete = pb::DeleteRepositoryRequest {
-        registry_id: Some("999999999999".into()),
-        repository_name: "team-a/app".into(),
-        force: Some(true),
-    };
-    let refused_delete = client
-        .delete_repository(with_authorization(delete, &bearer))
-        .await;
-    // A push is authorized on its header, the stream's first message.
+/// `message` as the [`TOKEN`] caller sends it.
+fn as_team_a<T>(message: T) -> tonic::Request<T> {
+    with_authorization(message, &format!("Bearer {TOKEN}"))
+}
+
+/// A push of `team-a/app` into [`ELSEWHERE`]: authorized on its header, the
+/// stream's first message.
+fn push_elsewhere() -> Vec<pb::PushLayerRequest> {
     let header = pb::PushLayerRequest {
         message: Some(pb::push_layer_request::Message::Header(
             pb::PushLayerHeader {
-                registry_id: Some("999999999999".into()),
+                registry_id: Some(ELSEWHERE.into()),
                 repository_name: "team-a/app".into(),
                 ..Default::default()
             },
@@ -371,47 +378,76 @@ async fn the_facade_refuses_registries_the_policy_does_not_grant() {
             bytes::Bytes::from_static(b"layer"),
         )),
     };
-    let refused_push = client
-        .push_layer(with_authorization(
-            tokio_stream::iter(vec![header, chunk]),
-            &bearer,
-        ))
-        .await;
-    for (result, action) in [
-        (refused.map(drop), "CreateRepository"),
-        (refused_delete.map(drop), "DeleteRepository"),
-        (refused_push.map(drop), "PushLayer"),
-    ] {
-        let status = result.unwrap_err();
-        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
-        assert!(
-            status.message().ends_with("in registry \"999999999999\""),
-            "{}",
-            status.message()
-        );
-        let info = status.get_details_error_info().expect("an ErrorInfo");
-        assert_eq!(info.reason, NOT_ALLOWED);
-        assert_eq!(info.metadata["registry"], "999999999999");
-        assert_eq!(info.metadata["action"], action);
-    }
+    vec![header, chunk]
+}
+
+/// Asserts `result` is PERMISSION_DENIED for `action` in [`ELSEWHERE`].
+fn assert_refused_elsewhere<T>(result: Result<T, tonic::Status>, action: &str) {
+    let Err(status) = result else {
+        panic!("{action} in {ELSEWHERE} was served");
+    };
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().ends_with("in registry \"999999999999\""),
+        "{}",
+        status.message()
+    );
+    let info = status.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(info.reason, NOT_ALLOWED);
+    assert_eq!(info.metadata["registry"], ELSEWHERE);
+    assert_eq!(info.metadata["action"], action);
+}
+
+/// The escalation of issue 11: a caller granted `team-a/*` in the facade's
+/// own registry tried to create and delete `team-a/app` in registry
+/// 999999999999. The real facade refuses both before they reach ECR.
+#[tokio::test]
+async fn the_facade_refuses_registries_the_policy_does_not_grant() {
+    // Bound whole: its facade and policy file must outlive the calls.
+    let TeamA {
+        emulator,
+        mut client,
+        _facade,
+        _files,
+    } = team_a().await;
+    let mut elsewhere = create("team-a/app");
+    elsewhere.registry_id = Some(ELSEWHERE.into());
+    let refused = client.create_repository(as_team_a(elsewhere)).await;
+    assert_refused_elsewhere(refused, "CreateRepository");
+    let delete = pb::DeleteRepositoryRequest {
+        registry_id: Some(ELSEWHERE.into()),
+        repository_name: "team-a/app".into(),
+        force: Some(true),
+    };
+    let refused = client.delete_repository(as_team_a(delete)).await;
+    assert_refused_elsewhere(refused, "DeleteRepository");
+    let push = as_team_a(tokio_stream::iter(push_elsewhere()));
+    assert_refused_elsewhere(client.push_layer(push).await, "PushLayer");
     let token = pb::GetAuthorizationTokenRequest {
-        registry_ids: vec!["999999999999".into()],
+        registry_ids: vec![ELSEWHERE.into()],
     };
     let refused = client
-        .get_authorization_token(with_authorization(token, &bearer))
+        .get_authorization_token(as_team_a(token))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
 
-    // The same caller in the own registry (no registry_id) is served.
-    client
-        .create_repository(with_authorization(create("team-a/app"), &bearer))
-        .await
-        .expect("team-a/app in the own registry is granted");
-    assert_eq!(emulator.calls("CreateRepository"), 1);
+    assert_eq!(emulator.calls("CreateRepository"), 0);
     assert_eq!(emulator.calls("DeleteRepository"), 0);
     assert_eq!(emulator.calls("GetAuthorizationToken"), 0);
     assert_eq!(emulator.calls("InitiateLayerUpload"), 0);
+}
+
+/// The same caller in the own registry (no registry_id) is served.
+#[tokio::test]
+async fn the_policy_grants_the_own_registry() {
+    let mut team_a = team_a().await;
+    team_a
+        .client
+        .create_repository(as_team_a(create("team-a/app")))
+        .await
+        .expect("team-a/app in the own registry is granted");
+    assert_eq!(team_a.emulator.calls("CreateRepository"), 1);
 }
 
 #[tokio::test]

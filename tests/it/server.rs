@@ -104,8 +104,9 @@ async fn reflection_v1_lists_the_services_and_resolves_error_details() {
     }
 }
 
-fn grpcurl(args: &[&str]) -> (bool, String) {
-    grpcurl_with_input(args, "")
+/// grpcurl with `args`: whether it succeeded, and its stdout and stderr.
+async fn grpcurl(args: &[&str]) -> (bool, String) {
+    grpcurl_with_input(args, String::new()).await
 }
 
 #[tokio::test]
@@ -114,22 +115,13 @@ async fn grpcurl_lists_describes_calls_and_decodes_error_details() {
     let addr = facade.addr.to_string();
     let addr = addr.as_str();
     // grpcurl 1.8 speaks reflection v1alpha only: this exercises that service.
-    let (ok, listed) = tokio::task::spawn_blocking({
-        let addr = addr.to_owned();
-        move || grpcurl(&["-plaintext", &addr, "list"])
-    })
-    .await
-    .unwrap();
+    let (ok, listed) = grpcurl(&["-plaintext", addr, "list"]).await;
     assert!(ok, "{listed}");
     assert!(listed.contains("ecr.v1.EcrService"), "{listed}");
     assert!(listed.contains("grpc.health.v1.Health"), "{listed}");
 
-    let owned = addr.to_owned();
-    let (ok, described) = tokio::task::spawn_blocking(move || {
-        grpcurl(&["-plaintext", &owned, "describe", "ecr.v1.EcrService"])
-    })
-    .await
-    .unwrap();
+    let describe = ["-plaintext", addr, "describe", "ecr.v1.EcrService"];
+    let (ok, described) = grpcurl(&describe).await;
     assert!(ok, "{described}");
     assert!(
         described.contains("rpc BatchCheckLayerAvailability"),
@@ -142,37 +134,18 @@ async fn grpcurl_lists_describes_calls_and_decodes_error_details() {
     assert!(described.contains("//"), "comments shown: {described}");
 
     let name = crate::common::unique_name("grpcurl");
-    let owned = addr.to_owned();
     let body = format!(r#"{{"repository_name": "{name}"}}"#);
-    let (ok, created) = tokio::task::spawn_blocking(move || {
-        grpcurl(&[
-            "-plaintext",
-            "-d",
-            &body,
-            &owned,
-            "ecr.v1.EcrService/CreateRepository",
-        ])
-    })
-    .await
-    .unwrap();
+    let create = "ecr.v1.EcrService/CreateRepository";
+    let (ok, created) = grpcurl(&["-plaintext", "-d", &body, addr, create]).await;
     assert!(ok, "{created}");
     assert!(
         created.contains(&format!("\"repositoryName\": \"{name}\"")),
         "{created}"
     );
 
-    let owned = addr.to_owned();
-    let (ok, refused) = tokio::task::spawn_blocking(move || {
-        grpcurl(&[
-            "-plaintext",
-            "-d",
-            r#"{"repository_name": "Bad_Name!", "image_ids": [{}, {}, {}, {"image_tag": ""}]}"#,
-            &owned,
-            "ecr.v1.EcrService/BatchGetImage",
-        ])
-    })
-    .await
-    .unwrap();
+    let body = r#"{"repository_name": "Bad_Name!", "image_ids": [{}, {}, {}, {"image_tag": ""}]}"#;
+    let get = "ecr.v1.EcrService/BatchGetImage";
+    let (ok, refused) = grpcurl(&["-plaintext", "-d", body, addr, get]).await;
     assert!(!ok);
     assert!(refused.contains("Code: InvalidArgument"), "{refused}");
     assert!(
@@ -211,23 +184,20 @@ async fn grpcurl_with_local_protos_takes_ecr_json_and_decodes_error_details() {
     let facade = TestFacade::start(&moto().url).await;
     let addr = facade.addr.to_string();
     let proto_dir = repo_root().join("proto");
-    let (ok, refused) = tokio::task::spawn_blocking(move || {
-        grpcurl(&[
-            "-plaintext",
-            "-import-path",
-            proto_dir.to_str().unwrap(),
-            "-proto",
-            "ecr/v1/service.proto",
-            "-proto",
-            "google/rpc/error_details.proto",
-            "-d",
-            r#"{"repositoryName": "Bad_Name!", "tags": [{"Key": "team", "Value": "a"}]}"#,
-            &addr,
-            "ecr.v1.EcrService/CreateRepository",
-        ])
-    })
-    .await
-    .unwrap();
+    let (ok, refused) = grpcurl(&[
+        "-plaintext",
+        "-import-path",
+        proto_dir.to_str().unwrap(),
+        "-proto",
+        "ecr/v1/service.proto",
+        "-proto",
+        "google/rpc/error_details.proto",
+        "-d",
+        r#"{"repositoryName": "Bad_Name!", "tags": [{"Key": "team", "Value": "a"}]}"#,
+        &addr,
+        "ecr.v1.EcrService/CreateRepository",
+    ])
+    .await;
     assert!(!ok);
     assert!(refused.contains("Code: InvalidArgument"), "{refused}");
     assert!(
@@ -454,8 +424,16 @@ async fn a_request_over_the_message_size_limit_is_refused() {
 
 /// grpcurl with `input` on its standard input (`-d @`: one JSON message
 /// after another, for streaming calls): whether it succeeded, and its
-/// stdout and stderr.
-fn grpcurl_with_input(args: &[&str], input: &str) -> (bool, String) {
+/// stdout and stderr. It runs on a blocking thread, so that the in-process
+/// facade it calls keeps serving.
+async fn grpcurl_with_input(args: &[&str], input: String) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|&arg| arg.to_owned()).collect();
+    tokio::task::spawn_blocking(move || run_grpcurl(&args, &input))
+        .await
+        .unwrap()
+}
+
+fn run_grpcurl(args: &[String], input: &str) -> (bool, String) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new(venv_bin("grpcurl"))
@@ -488,16 +466,13 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
     let name = crate::common::unique_name("grpcurl-push");
     let call = |method: &str, input: String| {
         let (addr, method) = (addr.clone(), format!("ecr.v1.EcrService/{method}"));
-        tokio::task::spawn_blocking(move || {
-            grpcurl_with_input(&["-plaintext", "-d", "@", &addr, &method], &input)
-        })
+        async move { grpcurl_with_input(&["-plaintext", "-d", "@", &addr, &method], input).await }
     };
     let (ok, out) = call(
         "CreateRepository",
         format!(r#"{{"repository_name": "{name}"}}"#),
     )
-    .await
-    .unwrap();
+    .await;
     assert!(ok, "{out}");
     let layer: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let config = br#"{"os":"linux"}"#.to_vec();
@@ -506,7 +481,7 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
         for chunk in blob.chunks(100_000) {
             input.push_str(&format!(r#" {{"chunk": "{}"}}"#, b64.encode(chunk)));
         }
-        let (ok, out) = call("PushLayer", input).await.unwrap();
+        let (ok, out) = call("PushLayer", input).await;
         assert!(ok, "{out}");
         assert!(
             out.contains(&format!(r#""layerDigest": "{}""#, sha256_digest(blob))),
@@ -524,13 +499,13 @@ async fn grpcurl_pushes_tags_and_pulls_a_layer() {
     .to_string();
     let put =
         serde_json::json!({"repository_name": name, "image_manifest": manifest, "image_tag": "v1"});
-    let (ok, out) = call("PutImage", put.to_string()).await.unwrap();
+    let (ok, out) = call("PutImage", put.to_string()).await;
     assert!(ok, "{out}");
     let pull = format!(
         r#"{{"repository_name": "{name}", "layer_digest": "{}"}}"#,
         sha256_digest(&layer)
     );
-    let (ok, out) = call("PullLayer", pull).await.unwrap();
+    let (ok, out) = call("PullLayer", pull).await;
     assert!(ok, "{out}");
     // grpcurl prints one JSON object per message.
     let mut pulled = Vec::new();

@@ -28,7 +28,8 @@ against_both!(
     a_present_layer_is_not_uploaded_again,
     a_wrong_expected_digest_commits_nothing,
     an_immutable_tag_is_not_moved,
-    bad_transfers_are_refused_before_any_upstream_call,
+    bad_pushes_are_refused_before_any_upstream_call,
+    bad_pulls_uploads_and_puts_are_refused_before_any_upstream_call,
 );
 
 /// Push a real image (tar layer, config, manifest), read it back, retag it
@@ -83,9 +84,23 @@ async fn push_tag_list_and_pull_an_image(kind: Kind) {
         "same manifest bytes, same image"
     );
 
+    assert_eq!(tags_in(&mut client, &name).await, ["release", "v1"]);
+
+    if kind == Kind::Emulator {
+        let (total, bytes) = pull(&mut client, &name, &pushed_layer.layer_digest, None)
+            .await
+            .expect("pull");
+        assert_eq!(total, layer.len() as i64);
+        assert_eq!(bytes, layer);
+    }
+    assert_eq!(ctx.proxy.count("PutImage"), 2);
+}
+
+/// The tags ListImages lists in `repository`, sorted.
+async fn tags_in(client: &mut EcrServiceClient<Channel>, repository: &str) -> Vec<String> {
     let listed = client
         .list_images(pb::ListImagesRequest {
-            repository_name: name.clone(),
+            repository_name: repository.to_owned(),
             filter: Some(pb::ListImagesFilter {
                 tag_status: pb::TagStatus::Tagged as i32,
                 image_status: 0,
@@ -97,20 +112,11 @@ async fn push_tag_list_and_pull_an_image(kind: Kind) {
         .into_inner();
     let mut tags: Vec<_> = listed
         .image_ids
-        .iter()
-        .filter_map(|id| id.image_tag.clone())
+        .into_iter()
+        .filter_map(|id| id.image_tag)
         .collect();
     tags.sort();
-    assert_eq!(tags, ["release", "v1"]);
-
-    if kind == Kind::Emulator {
-        let (total, bytes) = pull(&mut client, &name, &pushed_layer.layer_digest, None)
-            .await
-            .expect("pull");
-        assert_eq!(total, layer.len() as i64);
-        assert_eq!(bytes, layer);
-    }
-    assert_eq!(ctx.proxy.count("PutImage"), 2);
+    tags
 }
 
 /// ListImages pages through a repository with max_results and next_token.
@@ -353,16 +359,15 @@ async fn an_immutable_tag_is_not_moved(kind: Kind) {
     }
 }
 
-/// Bad input is refused before anything reaches ECR, with the field named.
-async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
-    let (mut client, ctx) = setup(kind).await;
+/// Push streams that are malformed, each with the field its refusal names.
+fn bad_pushes() -> Vec<(Vec<pb::PushLayerRequest>, &'static str)> {
     let chunk = || pb::PushLayerRequest {
         message: Some(Send::Chunk(Bytes::from_static(b"abc"))),
     };
     let head = |h: pb::PushLayerHeader| pb::PushLayerRequest {
         message: Some(Send::Header(h)),
     };
-    let cases: Vec<(Vec<pb::PushLayerRequest>, &str)> = vec![
+    vec![
         (vec![chunk(), head(header("a/b"))], "header"),
         (
             vec![head(header("a/b")), head(header("a/b")), chunk()],
@@ -391,12 +396,24 @@ async fn bad_transfers_are_refused_before_any_upstream_call(kind: Kind) {
             })],
             "header.upload_id",
         ),
-    ];
-    for (messages, field) in cases {
+    ]
+}
+
+/// A bad push is refused before anything reaches ECR, with the field named.
+async fn bad_pushes_are_refused_before_any_upstream_call(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
+    for (messages, field) in bad_pushes() {
         let status = push_messages(&mut client, messages).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
         assert_eq!(violated_fields(&status)[0], field);
     }
+    assert_eq!(ctx.proxy.total(), 0, "nothing reached ECR");
+}
+
+/// The other transfer actions' bad input is refused before anything reaches
+/// ECR too.
+async fn bad_pulls_uploads_and_puts_are_refused_before_any_upstream_call(kind: Kind) {
+    let (mut client, ctx) = setup(kind).await;
     let pull = client
         .pull_layer(pb::PullLayerRequest {
             repository_name: "a/b".into(),
@@ -507,29 +524,26 @@ async fn large_layers_and_odd_chunk_sizes_round_trip() {
     }
 }
 
-/// A push whose stream breaks after two parts resumes from ECR's committed
-/// byte, and the facade's digest still covers every byte.
-#[tokio::test]
-async fn a_broken_push_resumes_from_the_committed_byte() {
-    let (_emulator, facade) = facade_on_emulator(|_| {}).await;
-    let mut client = facade.client().await;
-    let name = unique_name("resume");
-    create(&mut client, &name).await;
-    let layer = layer_bytes(25 * MIB, 20);
-    let (mut breakable, cut) = breakable_client(&facade).await;
-    let (tx, mut answers) = open_push(&mut breakable, header(&name)).await;
-    let sender = tokio::spawn(async move {
-        for part in layer_bytes(25 * MIB, 20).chunks(MIB) {
-            if tx
-                .send(pb::PushLayerRequest {
-                    message: Some(Send::Chunk(Bytes::copy_from_slice(part))),
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
+/// Sends `bytes` as chunks of 1 MiB, until the push ends.
+async fn send_chunks(tx: &tokio::sync::mpsc::Sender<pb::PushLayerRequest>, bytes: &[u8]) {
+    for part in bytes.chunks(MIB) {
+        let chunk = pb::PushLayerRequest {
+            message: Some(Send::Chunk(Bytes::copy_from_slice(part))),
+        };
+        if tx.send(chunk).await.is_err() {
+            return;
         }
+    }
+}
+
+/// Pushes `layer` into `name` on a connection of its own and cuts that
+/// connection once ECR has committed `committed` bytes: the upload's id.
+async fn push_broken_at(facade: &TestFacade, name: &str, layer: &[u8], committed: i64) -> String {
+    let (mut breakable, cut) = breakable_client(facade).await;
+    let (tx, mut answers) = open_push(&mut breakable, header(name)).await;
+    let layer = layer.to_vec();
+    let sender = tokio::spawn(async move {
+        send_chunks(&tx, &layer).await;
         // Never half-closes: the stream breaks instead.
         std::future::pending::<()>().await;
     });
@@ -539,7 +553,7 @@ async fn a_broken_push_resumes_from_the_committed_byte() {
             panic!("a progress message");
         };
         upload_id = progress.upload_id;
-        if progress.committed_size == 20 * MIB as i64 {
+        if progress.committed_size == committed {
             break;
         }
     }
@@ -549,37 +563,52 @@ async fn a_broken_push_resumes_from_the_committed_byte() {
         "the cut connection fails the call"
     );
     sender.abort();
+    upload_id
+}
 
+/// Resumes upload `upload_id` of `layer`: the committed size the resumed
+/// push reported first, and its result.
+async fn resume_push(
+    client: &mut EcrServiceClient<Channel>,
+    name: &str,
+    layer: &[u8],
+    upload_id: &str,
+) -> (i64, pb::PushLayerResult) {
     let resumed_header = pb::PushLayerHeader {
-        upload_id: Some(upload_id.clone()),
-        expected_digest: Some(sha256_digest(&layer)),
+        upload_id: Some(upload_id.to_owned()),
+        expected_digest: Some(sha256_digest(layer)),
         total_size: Some(layer.len() as i64),
-        ..header(&name)
+        ..header(name)
     };
     // The first answer says where to go on from; send the rest from there.
-    let (tx, mut answers) = open_push(&mut client, resumed_header).await;
+    let (tx, mut answers) = open_push(client, resumed_header).await;
     let Some(Received::Progress(first)) = answers.message().await.unwrap().unwrap().message else {
         panic!("the resumed push reports its progress first");
     };
     assert_eq!(first.upload_id, upload_id);
-    assert_eq!(first.committed_size, 20 * MIB as i64);
     let rest = layer[first.committed_size as usize..].to_vec();
-    tokio::spawn(async move {
-        for part in rest.chunks(MIB) {
-            tx.send(pb::PushLayerRequest {
-                message: Some(Send::Chunk(Bytes::copy_from_slice(part))),
-            })
-            .await
-            .unwrap();
-        }
-    });
+    tokio::spawn(async move { send_chunks(&tx, &rest).await });
     let mut result = None;
     while let Some(answer) = answers.message().await.unwrap() {
         if let Some(Received::Result(r)) = answer.message {
             result = Some(r);
         }
     }
-    let result = result.expect("result");
+    (first.committed_size, result.expect("result"))
+}
+
+/// A push whose stream breaks after two parts resumes from ECR's committed
+/// byte, and the facade's digest still covers every byte.
+#[tokio::test]
+async fn a_broken_push_resumes_from_the_committed_byte() {
+    let (_emulator, facade) = facade_on_emulator(|_| {}).await;
+    let mut client = facade.client().await;
+    let name = unique_name("resume");
+    create(&mut client, &name).await;
+    let layer = layer_bytes(25 * MIB, 20);
+    let upload_id = push_broken_at(&facade, &name, &layer, 20 * MIB as i64).await;
+    let (committed, result) = resume_push(&mut client, &name, &layer, &upload_id).await;
+    assert_eq!(committed, 20 * MIB as i64);
     assert_eq!(result.layer_digest, sha256_digest(&layer));
     publish(&mut client, &name, &[&layer]).await;
     let (_, pulled) = pull(&mut client, &name, &result.layer_digest, None)

@@ -25,7 +25,7 @@ const GOOD_DEADLINE: Duration = Duration::from_secs(1);
 /// One row of the table.
 struct Row {
     attack: &'static str,
-    parameters: String,
+    parameters: &'static str,
     ok: usize,
     p50: Duration,
     p99: Duration,
@@ -117,33 +117,85 @@ async fn zero_window(addr: SocketAddr, conns: usize, streams: usize) -> Vec<impl
     held
 }
 
-async fn measure<F, Fut, T>(
+/// Sockets that connect and never speak.
+async fn idle_sockets(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut sockets = Vec::new();
+    for _ in 0..count {
+        if let Ok(socket) = TcpStream::connect(addr).await {
+            sockets.push(socket);
+        }
+    }
+    sockets
+}
+
+/// What a row's attacker does.
+enum Attack {
+    /// No attack: the good caller alone.
+    Baseline,
+    /// Connections × streams whose headers come and whose body never does,
+    /// sent with a bearer token or none.
+    HeadersOnly(usize, usize, Option<&'static str>),
+    /// Connections × complete requests whose answers the attacker never reads.
+    ZeroWindow(usize, usize),
+    IdleSockets(usize),
+}
+
+impl Attack {
+    /// Starts the attack on `addr`: what it holds open until dropped.
+    async fn start(&self, addr: SocketAddr) -> Box<dyn Send> {
+        match *self {
+            Attack::Baseline => Box::new(()),
+            Attack::HeadersOnly(conns, streams, token) => {
+                Box::new(headers_only(addr, conns, streams, token).await)
+            }
+            Attack::ZeroWindow(conns, streams) => Box::new(zero_window(addr, conns, streams).await),
+            Attack::IdleSockets(count) => Box::new(idle_sockets(addr, count).await),
+        }
+    }
+}
+
+/// One row to measure: the attack, and the facade and good caller it runs
+/// against.
+struct Case {
     attack: &'static str,
-    parameters: String,
+    parameters: &'static str,
     fd_limit: Option<u32>,
-    args: &[&str],
-    token: Option<&str>,
-    run: F,
-) -> Row
-where
-    F: FnOnce(SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = T>,
-{
-    let facade = Facade::start_limited(fd_limit, args);
+    args: Vec<String>,
+    token: Option<&'static str>,
+    run: Attack,
+}
+
+impl Case {
+    /// `run` against a facade with default flags and an anonymous good caller.
+    fn defaults(attack: &'static str, parameters: &'static str, run: Attack) -> Self {
+        Self {
+            attack,
+            parameters,
+            fd_limit: None,
+            args: Vec::new(),
+            token: None,
+            run,
+        }
+    }
+}
+
+async fn measure(case: Case) -> Row {
+    let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+    let facade = Facade::start_limited(case.fd_limit, &args);
     let pid = facade.child.id();
-    let mut client = good_client(&facade, token).await;
+    let mut client = good_client(&facade, case.token).await;
     // Warm up: first calls set up the upstream connection and caches.
     let _ = good_caller(&mut client).await;
     let rss_before_kib = status_kib(pid, "VmRSS:");
-    let attack_state = run(facade.addr).await;
+    let attack_state = case.run.start(facade.addr).await;
     // Let the attack settle (streams admitted, sockets accepted).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (ok, p50, p99) = good_caller(&mut client).await;
     let peak_rss_kib = status_kib(pid, "VmHWM:");
     drop(attack_state);
     Row {
-        attack,
-        parameters,
+        attack: case.attack,
+        parameters: case.parameters,
         ok,
         p50,
         p99,
@@ -152,127 +204,66 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "a measurement for RELIABILITY.md; see the module doc"]
-async fn reliability_table() {
-    let policy = super::attacks::policy_file();
-    let policy_path = policy.to_str().unwrap().to_owned();
-    let mut rows = Vec::new();
-    rows.push(
-        measure(
-            "none (baseline)",
-            "defaults".into(),
-            None,
-            &[],
-            None,
-            |_| async {},
-        )
-        .await,
-    );
-    rows.push(
-        measure(
+/// RELIABILITY.md's rows, in its order; `policy` is the policy file the
+/// low-privilege row runs under.
+fn cases(policy: &str) -> Vec<Case> {
+    use Attack::*;
+    let defaults = Case::defaults;
+    vec![
+        defaults("none (baseline)", "defaults", Baseline),
+        defaults(
             "headers, never a body",
-            "4 connections × 256 streams, defaults".into(),
-            None,
-            &[],
-            None,
-            |addr| headers_only(addr, 4, 256, None),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
+            "4 connections × 256 streams, defaults",
+            HeadersOnly(4, 256, None),
+        ),
+        defaults(
             "headers, never a body",
-            "16 connections × 64 streams, defaults".into(),
-            None,
-            &[],
-            None,
-            |addr| headers_only(addr, 16, 64, None),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
+            "16 connections × 64 streams, defaults",
+            HeadersOnly(16, 64, None),
+        ),
+        defaults(
             "zero receive window",
-            "4 connections × 256 complete requests, defaults".into(),
-            None,
-            &[],
-            None,
-            |addr| zero_window(addr, 4, 256),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
+            "4 connections × 256 complete requests, defaults",
+            ZeroWindow(4, 256),
+        ),
+        defaults(
             "zero receive window",
-            "16 connections × 64 complete requests, defaults".into(),
-            None,
-            &[],
-            None,
-            |addr| zero_window(addr, 16, 64),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
+            "16 connections × 64 complete requests, defaults",
+            ZeroWindow(16, 64),
+        ),
+        defaults(
             "zero receive window",
-            "64 connections × 128 complete requests, defaults".into(),
-            None,
-            &[],
-            None,
-            |addr| zero_window(addr, 64, 128),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
-            "one low-privilege token",
-            "policy, --max-concurrent-rpcs 8; 4 connections × 8 headers-only streams".into(),
-            None,
-            &["--auth-policy", &policy_path, "--max-concurrent-rpcs", "8"],
-            Some("good-token"),
-            |addr| headers_only(addr, 4, 8, Some("low-token")),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
+            "64 connections × 128 complete requests, defaults",
+            ZeroWindow(64, 128),
+        ),
+        Case {
+            args: ["--auth-policy", policy, "--max-concurrent-rpcs", "8"]
+                .map(str::to_owned)
+                .to_vec(),
+            token: Some("good-token"),
+            ..defaults(
+                "one low-privilege token",
+                "policy, --max-concurrent-rpcs 8; 4 connections × 8 headers-only streams",
+                HeadersOnly(4, 8, Some("low-token")),
+            )
+        },
+        defaults(
             "idle TCP sockets",
-            "8,000 sockets that never speak, defaults".into(),
-            None,
-            &[],
-            None,
-            |addr| async move {
-                let mut sockets = Vec::new();
-                for _ in 0..8_000 {
-                    if let Ok(socket) = TcpStream::connect(addr).await {
-                        sockets.push(socket);
-                    }
-                }
-                sockets
-            },
-        )
-        .await,
-    );
-    rows.push(
-        measure(
-            "descriptor limit",
-            "ulimit -n 256, 400 sockets that never speak, defaults".into(),
-            Some(256),
-            &[],
-            None,
-            |addr| async move {
-                let mut sockets = Vec::new();
-                for _ in 0..400 {
-                    if let Ok(socket) = TcpStream::connect(addr).await {
-                        sockets.push(socket);
-                    }
-                }
-                sockets
-            },
-        )
-        .await,
-    );
+            "8,000 sockets that never speak, defaults",
+            IdleSockets(8_000),
+        ),
+        Case {
+            fd_limit: Some(256),
+            ..defaults(
+                "descriptor limit",
+                "ulimit -n 256, 400 sockets that never speak, defaults",
+                IdleSockets(400),
+            )
+        },
+    ]
+}
+
+fn print_table(rows: &[Row]) {
     println!("| attack | parameters | good caller ok | p50 | p99 | RSS before | peak RSS |");
     println!("|---|---|---|---|---|---|---|");
     for row in rows {
@@ -288,4 +279,15 @@ async fn reliability_table() {
             row.peak_rss_kib as f64 / 1024.0,
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement for RELIABILITY.md; see the module doc"]
+async fn reliability_table() {
+    let policy = super::attacks::policy_file();
+    let mut rows = Vec::new();
+    for case in cases(policy.to_str().unwrap()) {
+        rows.push(measure(case).await);
+    }
+    print_table(&rows);
 }

@@ -186,36 +186,54 @@ fn reply(reply: Reply) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
+/// The ECR action a request names (the `X-Amz-Target` suffix).
+fn action_of(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+impl ProxyState {
+    /// Records a call of `action`: which call of that action it is,
+    /// starting at 1.
+    fn record(&self, action: &str, body: &Value) -> usize {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(Call {
+            action: action.to_owned(),
+            body: body.clone(),
+        });
+        calls.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Counts a call in flight until the guard drops.
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+}
+
+async fn collect(body: impl hyper::body::Body<Data = Bytes>) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 async fn handle(
     state: Arc<ProxyState>,
     client: Client<HttpConnector, Full<Bytes>>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let action = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or("")
-        .to_owned();
+    let bytes = collect(body).await;
+    let action = action_of(&parts.headers);
     let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let nth = {
-        let mut calls = state.calls.lock().unwrap();
-        calls.push(Call {
-            action: action.clone(),
-            body: json.clone(),
-        });
-        calls.iter().filter(|c| c.action == action).count()
-    };
-    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    state.peak.fetch_max(now, Ordering::SeqCst);
-    let _in_flight = InFlight(&state);
+    let nth = state.record(&action, &json);
+    let _in_flight = state.enter();
 
     let delay = state.delay.lock().unwrap().get(&action).copied();
     if let Some(delay) = delay {
@@ -237,6 +255,17 @@ async fn handle(
             &format!("no double for {action}"),
         )));
     };
+    Ok(forward(&client, upstream, parts, bytes).await)
+}
+
+/// Sends the request (`parts`, `bytes`) on to `upstream`: its answer as is,
+/// or a 502 in ECR's error shape when it cannot be reached.
+async fn forward(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    upstream: &str,
+    parts: hyper::http::request::Parts,
+    bytes: Bytes,
+) -> Response<Full<Bytes>> {
     let mut forward = Request::builder().method(parts.method).uri(format!(
         "{upstream}{}",
         parts.uri.path_and_query().map_or("/", |p| p.as_str())
@@ -250,23 +279,19 @@ async fn handle(
     match client.request(forward).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let bytes = collect(body).await;
             let mut out = Response::builder().status(parts.status);
             for (name, value) in &parts.headers {
                 if name != "content-length" && name != "transfer-encoding" {
                     out = out.header(name, value);
                 }
             }
-            Ok(out.body(Full::new(bytes)).unwrap())
+            out.body(Full::new(bytes)).unwrap()
         }
-        Err(err) => Ok(reply(Reply::error(
+        Err(err) => reply(Reply::error(
             502,
             "ServiceUnavailable",
             &format!("proxy: {err}"),
-        ))),
+        )),
     }
 }
