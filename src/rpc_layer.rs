@@ -25,12 +25,15 @@
 //! The end of a call is when its response body ends (trailers), so a
 //! stream's latency covers its last message; a call whose body is dropped
 //! first, or whose request body broke (client gone), ends as `Cancelled`.
+//!
+//! Here: the layer, admission and shedding, and `call`, which runs the
+//! steps; `trace` (request id, `rpc` span), `gate` (the request side) and
+//! `answer` (the answer side, `EndOnTrailers`) are its parts.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -38,7 +41,6 @@ use tokio::time::Instant;
 use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::{Instrument, Span, field};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::call_bounds::CallLimits;
 use crate::call_slot::{EndGuard, Ending, Slot, Unsent, Watchdog};
@@ -47,7 +49,10 @@ use crate::error::Error;
 use crate::listener::ConnInfo;
 use crate::metrics::Metrics;
 
+mod answer;
 mod gate;
+mod trace;
+use answer::Answering;
 use gate::{Gate, GatedRequest};
 
 /// Header carrying the request id.
@@ -56,10 +61,6 @@ pub const REQUEST_ID: &str = "x-request-id";
 // Header names looked up on every call, parsed once: a `&str` key is parsed
 // again on every lookup (about 3,000 instructions per call in all).
 static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
-static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-static B3: HeaderName = HeaderName::from_static("b3");
-static B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
-static B3_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// Builds the [`Rpc`] service around the server's router.
@@ -150,6 +151,39 @@ impl<S> Rpc<S> {
         };
         Ok((global, connection))
     }
+
+    /// The gate that takes the call's global slot when its request has
+    /// arrived (see `gate`).
+    fn gate(&self) -> Gate {
+        Gate {
+            limiter: Arc::clone(&self.layer.limiter),
+            max_concurrent: self.layer.max_concurrent,
+            metrics: Arc::clone(&self.layer.metrics),
+        }
+    }
+
+    /// What the call's end records and gives back: its span, start, metric
+    /// label and permits.
+    fn ending(
+        &self,
+        span: &Span,
+        method: &str,
+        stream: bool,
+        (global, connection): (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
+        conn: Option<&ConnInfo>,
+    ) -> Ending {
+        Ending {
+            span: span.clone(),
+            start: std::time::Instant::now(),
+            method: metric_label(method),
+            stream,
+            metrics: Arc::clone(&self.layer.metrics),
+            _global: global,
+            _connection: connection,
+            caller: None,
+            conn: conn.cloned(),
+        }
+    }
 }
 
 impl<S, B, ResBody> Service<http::Request<B>> for Rpc<S>
@@ -172,21 +206,8 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = request.uri().path().to_owned();
-        let request_id = request_id(request.headers());
-        let trace = TraceContext::from_headers(request.headers());
-        let span = tracing::info_span!(
-            "rpc",
-            method = %method,
-            request_id = %request_id,
-            trace_id = trace.trace_id.as_deref(),
-            parent_span_id = trace.parent_id.as_deref(),
-            code = field::Empty,
-            latency_ms = field::Empty,
-        );
-        // Joins the caller's trace when spans are exported.
-        if crate::telemetry::exporting() {
-            let _ = span.set_parent(crate::telemetry::parent_from_headers(request.headers()));
-        }
+        let request_id = trace::request_id(request.headers());
+        let span = trace::rpc_span(&method, &request_id, request.headers());
         // Server streams are counted as streams, and their answers are
         // bounded by the deadline rather than --send-timeout.
         let stream = gate::is_server_streaming(&method);
@@ -195,7 +216,7 @@ where
         if let Some(conn) = conn {
             conn.mark_active();
         }
-        let (global, connection) = match self.admit(exempt, &method, conn) {
+        let permits = match self.admit(exempt, &method, conn) {
             Ok(permits) => permits,
             Err(refusal) => return Box::pin(shed(&self.layer, refusal, span, method, request_id)),
         };
@@ -205,87 +226,49 @@ where
             let budget = self.layer.limits.budget(&method, request.headers());
             Instant::now() + deadline::with_margin(budget)
         });
-        let gate = (!exempt && global.is_none()).then(|| Gate {
-            limiter: Arc::clone(&self.layer.limiter),
-            max_concurrent: self.layer.max_concurrent,
-            metrics: Arc::clone(&self.layer.metrics),
-        });
+        let gate = (!exempt && permits.0.is_none()).then(|| self.gate());
         self.layer.metrics.rpc_started(stream);
-        let ending = Ending {
-            span: span.clone(),
-            start: std::time::Instant::now(),
-            method: metric_label(&method),
-            stream,
-            metrics: Arc::clone(&self.layer.metrics),
-            _global: global,
-            _connection: connection,
-            caller: None,
-            conn: conn.cloned(),
-        };
+        let ending = self.ending(&span, &method, stream, permits, conn);
         let slot = Slot::new(ending, deadline);
-        let mut request = request.map(|body| {
-            Body::new(GatedRequest {
-                inner: body,
-                slot: slot.clone(),
-                gate,
-            })
-        });
-
-        if let Some(at) = deadline {
-            request.extensions_mut().insert(CallDeadline(at));
-        }
-        request.extensions_mut().insert(slot.clone());
-        let guard = EndGuard(slot);
-        let watchdog = self.layer.watchdog.clone();
-        let unsent = self.layer.unsent.clone();
-        let send_timeout = self.layer.limits.send_timeout;
+        let request = slotted(request, &slot, gate, deadline);
+        let answering = Answering {
+            guard: EndGuard(slot),
+            deadline,
+            stream,
+            request_id,
+            watchdog: self.layer.watchdog.clone(),
+            unsent: self.layer.unsent.clone(),
+            send_timeout: self.layer.limits.send_timeout,
+        };
         let response = self.inner.call(request).instrument(span);
-        Box::pin(async move {
-            let response = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, response).await {
-                    Ok(response) => response?,
-                    // The request never arrived whole, or the handler
-                    // overran: it is dropped here.
-                    Err(_) => {
-                        guard.0.finish(tonic::Code::DeadlineExceeded);
-                        return Ok(with_request_id(
-                            deadline_status().into_http::<Body>(),
-                            &request_id,
-                        ));
-                    }
-                },
-                None => response.await?,
-            };
-            let response = with_request_id(response.map(Body::new), &request_id);
-            // Errors are trailers-only responses: the code is in the headers.
-            if let Some(code) = grpc_code(response.headers()) {
-                guard.0.finish(code);
-                return Ok(response);
-            }
-            if deadline.is_some() {
-                // A unary answer is ready: taking it is up to the client,
-                // within --send-timeout. Its work is done, so its global
-                // slot goes back now (a client that never reads must not
-                // starve the others); its connection's slot stays until the
-                // body ends, and past `max_concurrent` waiting answers the
-                // oldest is ended. A stream keeps its slot: its handler
-                // works on.
-                let send_by = (!stream).then(|| Instant::now() + send_timeout);
-                watchdog.watch(&guard.0, send_by);
-                if !stream {
-                    guard.0.answer_ready(&unsent);
-                }
-            }
-            Ok(response.map(|body| {
-                Body::new(EndOnTrailers {
-                    inner: body,
-                    guard: Some(guard),
-                    ended: false,
-                    overrun: None,
-                })
-            }))
-        })
+        Box::pin(answering.answer(response))
     }
+}
+
+/// The request as the handler gets it: its body gated, and the call's
+/// deadline and slot in its extensions.
+fn slotted<B>(
+    request: http::Request<B>,
+    slot: &Slot,
+    gate: Option<Gate>,
+    deadline: Option<Instant>,
+) -> http::Request<Body>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    let mut request = request.map(|body| {
+        Body::new(GatedRequest {
+            inner: body,
+            slot: slot.clone(),
+            gate,
+        })
+    });
+    if let Some(at) = deadline {
+        request.extensions_mut().insert(CallDeadline(at));
+    }
+    request.extensions_mut().insert(slot.clone());
+    request
 }
 
 fn with_request_id(mut response: http::Response<Body>, request_id: &str) -> http::Response<Body> {
@@ -295,16 +278,6 @@ fn with_request_id(mut response: http::Response<Body>, request_id: &str) -> http
             .insert(REQUEST_ID_HEADER.clone(), value);
     }
     response
-}
-
-/// The answer of a call whose deadline passed in the layer (before its
-/// handler answered, or while its answer was being sent).
-fn deadline_status() -> tonic::Status {
-    Error::deadline_exceeded(
-        "the call did not finish within its deadline (receiving the request, handling it \
-         and sending the answer all count)",
-    )
-    .to_status()
 }
 
 /// The paths of the methods served, as metric labels (made once).
@@ -356,150 +329,6 @@ fn shed<E: Send + 'static>(
     std::future::ready(Ok(response))
 }
 
-/// The caller's request id when well formed (1–128 visible ASCII
-/// characters), else a new one.
-fn request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get(&REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
-
-/// Trace context from W3C `traceparent`, else B3 (single `b3` header or
-/// `x-b3-traceid`/`x-b3-spanid`).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct TraceContext {
-    trace_id: Option<String>,
-    parent_id: Option<String>,
-}
-
-fn is_hex(value: &str, len: usize) -> bool {
-    value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-impl TraceContext {
-    fn from_headers(headers: &http::HeaderMap) -> Self {
-        let get = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Some(parent) = get(&TRACEPARENT) {
-            let parts: Vec<&str> = parent.trim().split('-').collect();
-            if let [version, trace, span, flags] = parts[..]
-                && is_hex(version, 2)
-                && is_hex(trace, 32)
-                && is_hex(span, 16)
-                && is_hex(flags, 2)
-                && trace.bytes().any(|b| b != b'0')
-            {
-                return Self {
-                    trace_id: Some(trace.to_ascii_lowercase()),
-                    parent_id: Some(span.to_ascii_lowercase()),
-                };
-            }
-        }
-        let (trace, span) = match get(&B3) {
-            Some(single) => {
-                let mut parts = single.split('-');
-                (parts.next(), parts.next())
-            }
-            None => (get(&B3_TRACE_ID), get(&B3_SPAN_ID)),
-        };
-        match (trace, span) {
-            (Some(trace), Some(span))
-                if (is_hex(trace, 32) || is_hex(trace, 16)) && is_hex(span, 16) =>
-            {
-                Self {
-                    trace_id: Some(trace.to_ascii_lowercase()),
-                    parent_id: Some(span.to_ascii_lowercase()),
-                }
-            }
-            _ => Self::default(),
-        }
-    }
-}
-
-/// How long past its deadline a stream whose handler keeps it open (while
-/// the client reads) may run before the layer ends it: long enough for a
-/// handler that watches the deadline itself to answer with its own details.
-const OVERRUN: Duration = Duration::from_millis(100);
-
-/// A response body that ends its RPC when the trailers go out. It ends the
-/// call with DEADLINE_EXCEEDED trailers itself when the watchdog did (the
-/// client was not reading), or when the handler keeps the stream open
-/// [`OVERRUN`] past the deadline.
-struct EndOnTrailers {
-    inner: Body,
-    guard: Option<EndGuard>,
-    ended: bool,
-    /// Started when the inner body first waits (a unary answer never does,
-    /// so it costs no timer).
-    overrun: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl EndOnTrailers {
-    fn end_with_deadline(
-        &mut self,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
-        self.ended = true;
-        if let Some(guard) = self.guard.take() {
-            guard.0.finish(tonic::Code::DeadlineExceeded);
-        }
-        let mut trailers = deadline_status().into_http::<Body>().into_parts().0.headers;
-        trailers.remove(http::header::CONTENT_TYPE);
-        Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
-    }
-}
-
-impl http_body::Body for EndOnTrailers {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        if self.guard.as_ref().is_some_and(|guard| guard.0.expired()) {
-            return self.end_with_deadline();
-        }
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let code = match &polled {
-            Poll::Ready(Some(Ok(frame))) => frame
-                .trailers_ref()
-                .map(|t| grpc_code(t).unwrap_or(tonic::Code::Unknown)),
-            Poll::Ready(Some(Err(status))) => Some(status.code()),
-            Poll::Ready(None) => Some(tonic::Code::Unknown),
-            Poll::Pending => {
-                let deadline = self.guard.as_ref().and_then(|guard| guard.0.deadline());
-                if let Some(deadline) = deadline {
-                    let timer = self.overrun.get_or_insert_with(|| {
-                        Box::pin(tokio::time::sleep_until(deadline + OVERRUN))
-                    });
-                    if timer.as_mut().poll(cx).is_ready() {
-                        return self.end_with_deadline();
-                    }
-                }
-                None
-            }
-        };
-        if let Some(code) = code
-            && let Some(guard) = self.guard.take()
-        {
-            guard.0.finish(code);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended || self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
     headers
         .get(&GRPC_STATUS)
@@ -509,124 +338,4 @@ fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
-        let mut map = http::HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_stream_held_open_past_its_deadline_is_ended_by_the_layer() {
-        let metrics = Metrics::new();
-        metrics.rpc_started(true);
-        let ending = Ending {
-            span: Span::none(),
-            start: std::time::Instant::now(),
-            method: "unknown",
-            stream: true,
-            metrics: Arc::clone(&metrics),
-            _global: None,
-            _connection: None,
-            caller: None,
-            conn: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let slot = Slot::new(ending, Some(deadline));
-        let never =
-            futures::stream::pending::<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>();
-        let mut body = EndOnTrailers {
-            inner: Body::new(http_body_util::StreamBody::new(never)),
-            guard: Some(EndGuard(slot)),
-            ended: false,
-            overrun: None,
-        };
-        let frame = http_body_util::BodyExt::frame(&mut body)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(Instant::now() >= deadline + OVERRUN);
-        assert_eq!(frame.into_trailers().unwrap()["grpc-status"], "4");
-        assert!(http_body_util::BodyExt::frame(&mut body).await.is_none());
-        assert_eq!(metrics.rpcs_in_flight(), 0);
-    }
-
-    #[test]
-    fn a_well_formed_request_id_is_kept_else_one_is_made() {
-        assert_eq!(request_id(&headers(&[(REQUEST_ID, "abc-123")])), "abc-123");
-        for bad in ["", "has space", &"x".repeat(129)] {
-            let made = request_id(&headers(&[(REQUEST_ID, bad)]));
-            assert_ne!(made, bad);
-            assert!(uuid::Uuid::parse_str(&made).is_ok());
-        }
-        assert!(uuid::Uuid::parse_str(&request_id(&http::HeaderMap::new())).is_ok());
-    }
-
-    #[test]
-    fn only_served_methods_become_metric_labels() {
-        assert_eq!(
-            metric_label("/ecr.v1.EcrService/DescribeImages"),
-            "/ecr.v1.EcrService/DescribeImages"
-        );
-        assert_eq!(
-            metric_label("/grpc.health.v1.Health/Check"),
-            "/grpc.health.v1.Health/Check"
-        );
-        assert_eq!(metric_label("/ecr.v1.EcrService/Nope"), "unknown");
-        assert_eq!(metric_label("/made/up/path-123"), "unknown");
-        assert_eq!(metric_label("/grpc.health.v1.Health/Made-up"), "unknown");
-    }
-
-    #[test]
-    fn every_rpc_of_the_service_has_its_own_label() {
-        use prost::Message;
-        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET).unwrap();
-        let mut seen = 0;
-        for file in set.file.iter().filter(|f| f.package() == "ecr.v1") {
-            for service in &file.service {
-                for method in &service.method {
-                    let path = format!("/ecr.v1.{}/{}", service.name(), method.name());
-                    assert_eq!(metric_label(&path), path);
-                    seen += 1;
-                }
-            }
-        }
-        assert_eq!(seen, crate::model::Action::ALL.len());
-    }
-
-    #[test]
-    fn w3c_then_b3_trace_context() {
-        let w3c = TraceContext::from_headers(&headers(&[(
-            "traceparent",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-        )]));
-        assert_eq!(
-            w3c.trace_id.as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        assert_eq!(w3c.parent_id.as_deref(), Some("00f067aa0ba902b7"));
-        let zero = TraceContext::from_headers(&headers(&[(
-            "traceparent",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-        )]));
-        assert_eq!(zero, TraceContext::default());
-        let single = TraceContext::from_headers(&headers(&[(
-            "b3",
-            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1",
-        )]));
-        assert_eq!(single.parent_id.as_deref(), Some("e457b5a2e4d86bd1"));
-        let multi = TraceContext::from_headers(&headers(&[
-            ("x-b3-traceid", "463ac35c9f6413ad"),
-            ("x-b3-spanid", "a2fb4a1d1a96d312"),
-        ]));
-        assert_eq!(multi.trace_id.as_deref(), Some("463ac35c9f6413ad"));
-        assert_eq!(
-            TraceContext::from_headers(&headers(&[("traceparent", "junk")])),
-            TraceContext::default()
-        );
-    }
-}
+mod tests;

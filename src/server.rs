@@ -3,13 +3,17 @@
 //! shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::body::Body;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::server::HealthReporter;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::budget::{BudgetLayer, BudgetSettings};
@@ -100,7 +104,26 @@ pub async fn serve<S: EcrService>(
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<EcrServiceServer<S>>().await;
+    let routes = routes(facade, health_service, &settings.budget)?;
+    let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = layered(listener, routes, &settings, metrics, security, stop_signal)?;
+    tokio::pin!(server);
 
+    tokio::select! {
+        result = &mut server => return result.map_err(Into::into),
+        () = shutdown => {}
+    }
+    drain::<S>(server, &health, stop_accepting, settings.drain_timeout).await
+}
+
+/// The services served: health, reflection (v1 and v1alpha, each
+/// describing the ECR service and health) and `facade`, with tonic's
+/// message limits as a backstop to the budget layer's per-method ones.
+fn routes<S: EcrService>(
+    facade: S,
+    health_service: HealthServer<impl Health>,
+    budget: &BudgetSettings,
+) -> anyhow::Result<Routes> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -110,13 +133,29 @@ pub async fn serve<S: EcrService>(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    settings.budget.check()?;
+    budget.check()?;
     // The per-method limits are the budget layer's; tonic's is a backstop.
     let ecr = EcrServiceServer::new(facade)
-        .max_decoding_message_size(settings.budget.largest_message())
+        .max_decoding_message_size(budget.largest_message())
         .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+    Ok(Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ecr))
+}
 
-    let (stop_accepting, stop_signal) = tokio::sync::oneshot::channel::<()>();
+/// The server, not yet started: `routes` behind the layers (the RPC
+/// envelope outermost, then panics caught, authentication, caller shares
+/// and the budget) and HTTP/2 settings, on `listener`'s connections until
+/// `stop_signal` fires.
+fn layered(
+    listener: TcpListener,
+    routes: Routes,
+    settings: &ServerSettings,
+    metrics: Arc<Metrics>,
+    security: Security,
+    stop_signal: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>>> {
     let incoming = Acceptor::new(
         listener,
         settings.connections,
@@ -131,7 +170,7 @@ pub async fn serve<S: EcrService>(
     if let Some(age) = settings.max_connection_age {
         builder = builder.max_connection_age(age);
     }
-    let server = builder
+    Ok(builder
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
@@ -153,27 +192,27 @@ pub async fn serve<S: EcrService>(
         ))
         // Inside authentication: strangers spend none of the budget.
         .layer(BudgetLayer::new(settings.budget))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(ecr)
-        .serve_with_incoming_shutdown(incoming, async {
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop_signal.await;
-        });
-    tokio::pin!(server);
+        }))
+}
 
-    tokio::select! {
-        result = &mut server => return result.map_err(Into::into),
-        () = shutdown => {}
-    }
-
-    tracing::info!(drain_timeout = ?settings.drain_timeout, "shutting down: refusing new calls, draining in-flight ones");
+/// Shuts down: reports NOT_SERVING, stops accepting connections, and lets
+/// the calls in flight finish for up to `drain_timeout`.
+async fn drain<S: EcrService>(
+    server: Pin<&mut impl Future<Output = Result<(), tonic::transport::Error>>>,
+    health: &HealthReporter,
+    stop_accepting: tokio::sync::oneshot::Sender<()>,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
+    tracing::info!(drain_timeout = ?drain_timeout, "shutting down: refusing new calls, draining in-flight ones");
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
     health.set_not_serving::<EcrServiceServer<S>>().await;
     let _ = stop_accepting.send(());
-    match tokio::time::timeout(settings.drain_timeout, &mut server).await {
+    match tokio::time::timeout(drain_timeout, server).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => {
             tracing::warn!("drain timeout reached; dropping the calls still running");

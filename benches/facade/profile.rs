@@ -398,15 +398,15 @@ const TOKEN_PROBES: &[(&str, &str)] = &[
     ),
     (
         "RPC envelope: trace context (`TraceContext::from_headers`)",
-        "ecr_facade::rpc_layer::TraceContext::from_headers",
+        "ecr_facade::rpc_layer::trace::TraceContext::from_headers",
     ),
     (
         "RPC envelope: OpenTelemetry parent (`telemetry::parent_from_headers`)",
         "ecr_facade::telemetry::parent_from_headers",
     ),
     (
-        "RPC envelope: request id (`rpc_layer::request_id`)",
-        "ecr_facade::rpc_layer::request_id",
+        "RPC envelope: request id (`rpc_layer::trace::request_id`)",
+        "ecr_facade::rpc_layer::trace::request_id",
     ),
     (
         "RPC envelope: `grpc-status` lookups (`rpc_layer::grpc_code`)",

@@ -90,16 +90,36 @@ async fn forward(
     let Download {
         mut body,
         total_size,
-        mut skip,
+        skip,
     } = download;
-    // Only a whole layer can be checked against its digest.
-    let mut hasher = (offset == 0)
-        .then(|| digest.strip_prefix("sha256:"))
-        .flatten()
-        .map(|hex| (hex.to_ascii_lowercase(), Sha256::new()));
-    let mut position = offset;
-    let mut first = true;
+    let mut sent = Sent {
+        tx,
+        digest,
+        total_size,
+        skip,
+        position: offset,
+        first: true,
+        // Only a whole layer can be checked against its digest.
+        hasher: (offset == 0)
+            .then(|| digest.strip_prefix("sha256:"))
+            .flatten()
+            .map(|hex| (hex.to_ascii_lowercase(), Sha256::new())),
+    };
     let idle = inner.settings.idle_timeout;
+    while let Some(data) = next_data(&mut body, idle).await? {
+        if !sent.send(data).await? {
+            return Ok(()); // the caller went away
+        }
+    }
+    sent.finish().await
+}
+
+/// The body's next data, `None` at its end (trailers are skipped): an
+/// error when the download URL sends nothing for `idle` or breaks off.
+async fn next_data(
+    body: &mut hyper::body::Incoming,
+    idle: std::time::Duration,
+) -> Result<Option<Bytes>, Error> {
     loop {
         let frame = match timeout(idle, body.frame()).await {
             Err(_) => {
@@ -107,67 +127,109 @@ async fn forward(
                     "the download url sent nothing for too long",
                 ));
             }
-            Ok(None) => break,
+            Ok(None) => return Ok(None),
             Ok(Some(Err(_))) => return Err(download_failed("the download broke off")),
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(mut data) = frame.into_data() else {
-            continue; // trailers: nothing to forward
-        };
-        if skip > 0 {
-            let dropped = skip.min(data.len() as u64);
-            if let Some((_, hasher)) = &mut hasher {
+        if let Ok(data) = frame.into_data() {
+            return Ok(Some(data));
+        }
+        // Trailers: nothing to forward.
+    }
+}
+
+/// A pull under way: what the caller has been sent, and the hash so far.
+struct Sent<'a> {
+    tx: &'a mpsc::Sender<Result<pb::PullLayerResponse, Status>>,
+    digest: &'a str,
+    total_size: u64,
+    /// Bytes at the start of the body still to drop (they come before the
+    /// requested offset: the server ignored the range).
+    skip: u64,
+    /// The offset of the next byte sent.
+    position: u64,
+    /// Nothing sent yet: the first message tells the layer's size.
+    first: bool,
+    /// The digest's hex and the hash of the bytes so far (pulls from 0).
+    hasher: Option<(String, Sha256)>,
+}
+
+impl Sent<'_> {
+    /// Hashes `data` and sends it in chunks of at most [`CHUNK_BYTES`],
+    /// dropping what comes before the offset; `false` once the caller is
+    /// gone. More bytes than the layer's size is DATA_LOSS.
+    async fn send(&mut self, mut data: Bytes) -> Result<bool, Error> {
+        if self.skip > 0 {
+            let dropped = self.skip.min(data.len() as u64);
+            if let Some((_, hasher)) = &mut self.hasher {
                 hasher.update(&data[..dropped as usize]);
             }
             data.advance(dropped as usize);
-            skip -= dropped;
+            self.skip -= dropped;
         }
+        let total_size = self.total_size;
         while !data.is_empty() {
             let chunk: Bytes = data.split_to(CHUNK_BYTES.min(data.len()));
-            if position + chunk.len() as u64 > total_size {
+            if self.position + chunk.len() as u64 > total_size {
                 return Err(data_loss(format!(
                     "the layer's download sent more than its {total_size} bytes"
                 )));
             }
-            if let Some((_, hasher)) = &mut hasher {
+            if let Some((_, hasher)) = &mut self.hasher {
                 hasher.update(&chunk);
             }
             let message = pb::PullLayerResponse {
-                total_size: first.then_some(total_size as i64),
-                offset: position as i64,
+                total_size: self.first.then_some(total_size as i64),
+                offset: self.position as i64,
                 chunk: chunk.clone(),
             };
-            position += chunk.len() as u64;
-            first = false;
-            if tx.send(Ok(message)).await.is_err() {
-                return Ok(()); // the caller went away
+            self.position += chunk.len() as u64;
+            self.first = false;
+            if self.tx.send(Ok(message)).await.is_err() {
+                return Ok(false);
             }
         }
+        Ok(true)
     }
-    if position != total_size {
-        return Err(data_loss(format!(
-            "the layer's download ended at byte {position} of {total_size}"
-        )));
-    }
-    if let Some((expected, hasher)) = hasher {
-        let computed = hex::encode(hasher.finalize());
-        if computed != expected {
+
+    /// At the body's end: DATA_LOSS unless the bytes sent reach the layer's
+    /// size and (from offset 0) hash to its digest; an empty layer still
+    /// gets one message, telling its size.
+    async fn finish(self) -> Result<(), Error> {
+        let Self {
+            tx,
+            digest,
+            total_size,
+            position,
+            first,
+            hasher,
+            ..
+        } = self;
+        if position != total_size {
             return Err(data_loss(format!(
-                "the layer's bytes hash to sha256:{computed}, not to its digest {digest}"
+                "the layer's download ended at byte {position} of {total_size}"
             )));
         }
+        if let Some((expected, hasher)) = hasher {
+            let computed = hex::encode(hasher.finalize());
+            if computed != expected {
+                return Err(data_loss(format!(
+                    "the layer's bytes hash to sha256:{computed}, not to its digest {digest}"
+                )));
+            }
+        }
+        if first {
+            // An empty layer still tells its size.
+            let _ = tx
+                .send(Ok(pb::PullLayerResponse {
+                    total_size: Some(total_size as i64),
+                    offset: position as i64,
+                    chunk: Bytes::new(),
+                }))
+                .await;
+        }
+        Ok(())
     }
-    if first {
-        // An empty layer still tells its size.
-        let _ = tx
-            .send(Ok(pb::PullLayerResponse {
-                total_size: Some(total_size as i64),
-                offset: position as i64,
-                chunk: Bytes::new(),
-            }))
-            .await;
-    }
-    Ok(())
 }
 
 fn download_failed(message: &str) -> Error {

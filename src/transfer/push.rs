@@ -14,24 +14,29 @@
 //! 4. on half-close uploads the last part, checks the size and digest the
 //!    header announced (a mismatch commits nothing), completes the upload
 //!    with the digest it computed and reports the result.
+//!
+//! [`caller`] reads the caller's side (header, chunks, their sizes);
+//! [`upstream`] makes the ECR calls other than the parts'.
 
 use std::sync::Arc;
 
-use aws_sdk_ecr::types::LayerAvailability;
 use aws_smithy_types::Blob;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout_at};
 use tonic::{Code, Status, Streaming};
+
+mod caller;
+mod upstream;
+
+pub use caller::read_header;
 
 use super::resume::Checkpoint;
 use super::{Inner, PUSH_RETRY_DELAY, PushStream, Transfer};
-use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
-use crate::model::{Action, LAYER_PART_MAX_BYTES};
+use crate::model::Action;
 use crate::pb;
-use crate::pb::push_layer_request::Message as Incoming;
 use crate::pb::push_layer_response::Message as Outgoing;
 use crate::producer::produced;
 use crate::upstream::observed;
@@ -39,34 +44,6 @@ use crate::upstream::observed;
 /// Smallest part the facade uploads (ECR refuses to complete an upload with
 /// an earlier part under 5 MiB), whatever part size ECR announces.
 const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
-
-/// Reads the first message of a push, which must be its header, waiting at
-/// most `idle` for it.
-pub async fn read_header(
-    incoming: &mut Streaming<pb::PushLayerRequest>,
-    idle: std::time::Duration,
-) -> Result<pb::PushLayerHeader, Status> {
-    let first = timeout(idle, incoming.message())
-        .await
-        .map_err(|_| caller_idle())??;
-    match first.and_then(|m| m.message) {
-        Some(Incoming::Header(header)) => Ok(header),
-        Some(Incoming::Chunk(_)) => Err(Error::invalid_field(
-            "header",
-            "must be the first message, before any chunk",
-        )
-        .into()),
-        None => Err(Error::invalid_field("header", "is required: the stream had no header").into()),
-    }
-}
-
-fn caller_idle() -> Error {
-    Error::facade(
-        Code::DeadlineExceeded,
-        error::REASON_CALLER_IDLE,
-        "the caller sent nothing for too long; the transfer was abandoned",
-    )
-}
 
 impl Transfer {
     /// Starts the push described by `header` (already validated and
@@ -145,6 +122,15 @@ impl From<UpstreamError> for Stop {
     }
 }
 
+/// How a push opened.
+enum Opened {
+    /// Resumed from its checkpoint (`Some`), or new: its upload starts with
+    /// its first bytes.
+    Upload(Option<Upload>),
+    /// The repository holds the layer already; the caller has been told.
+    AlreadyPresent,
+}
+
 impl Push {
     async fn run(
         self,
@@ -157,89 +143,31 @@ impl Push {
         }
     }
 
+    /// The push from start to end: open (resume, or skip a layer already
+    /// there), upload the caller's chunks part by part, then the last part,
+    /// and finish.
     async fn steps(
         &self,
         resume: Option<String>,
         mut incoming: Streaming<pb::PushLayerRequest>,
     ) -> Result<(), Stop> {
-        // A resumed push reports at once where the caller must go on from;
-        // a new one starts its upload with its first bytes, so a stream that
-        // sends nothing valid never opens an upload upstream.
-        let mut upload = match resume {
-            Some(upload_id) => {
-                let upload = self.resume(upload_id)?;
-                self.progress(&upload).await?;
-                Some(upload)
-            }
-            None => {
-                if let Some(expected) = self.expected_digest.clone()
-                    && self.present(&expected).await?
-                {
-                    return self
-                        .send(Outgoing::Result(pb::PushLayerResult {
-                            layer_digest: expected,
-                            size: 0,
-                            already_present: true,
-                        }))
-                        .await;
-                }
-                None
-            }
+        let mut upload = match self.open(resume).await? {
+            Opened::Upload(upload) => upload,
+            Opened::AlreadyPresent => return Ok(()),
         };
         let mut pending = BytesMut::new();
         let mut received = upload.as_ref().map_or(0, |u| u.committed);
         let idle = self.inner.settings.idle_timeout;
-        loop {
-            let message = match timeout(idle, incoming.message()).await {
-                Err(_) => return Err(caller_idle().into()),
-                Ok(Err(status)) => return Err(caller_broke(&status).into()),
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(message))) => message,
-            };
-            let chunk = match message.message {
-                Some(Incoming::Chunk(chunk)) => chunk,
-                Some(Incoming::Header(_)) => {
-                    return Err(Error::invalid_field(
-                        "header",
-                        "must be sent once, as the first message",
-                    )
-                    .into());
-                }
-                None => {
-                    return Err(Error::invalid_field(
-                        "message",
-                        "is required: a header or a chunk",
-                    )
-                    .into());
-                }
-            };
+        while let Some(chunk) = caller::next_chunk(&mut incoming, idle).await? {
             received += chunk.len() as u64;
-            if let Some(total) = self.total_size
-                && received > total
-            {
-                return Err(Error::invalid_field(
-                    "header.total_size",
-                    format!("the chunks sent exceed it ({total} bytes); nothing was committed"),
-                )
-                .into());
-            }
+            caller::within_total(self.total_size, received)?;
             let upload = match &mut upload {
                 Some(upload) => upload,
                 None => upload.insert(self.start().await?),
             };
             self.take(upload, &mut pending, chunk).await?;
         }
-        if let Some(total) = self.total_size
-            && received != total
-        {
-            return Err(Error::invalid_field(
-                "header.total_size",
-                format!(
-                    "the chunks sent add up to {received} bytes, not {total}; nothing was committed"
-                ),
-            )
-            .into());
-        }
+        caller::at_total(self.total_size, received)?;
         let mut upload = match upload {
             Some(upload) => upload,
             // No bytes at all: ECR decides what an empty layer is worth.
@@ -250,6 +178,34 @@ impl Push {
                 .await?;
         }
         self.finish(upload, received).await
+    }
+
+    /// Opens the push. A resumed push reports at once where the caller must
+    /// go on from; a new one starts its upload with its first bytes, so a
+    /// stream that sends nothing valid never opens an upload upstream — and
+    /// a layer the repository holds already is reported without any.
+    async fn open(&self, resume: Option<String>) -> Result<Opened, Stop> {
+        match resume {
+            Some(upload_id) => {
+                let upload = self.resume(upload_id)?;
+                self.progress(&upload).await?;
+                Ok(Opened::Upload(Some(upload)))
+            }
+            None => {
+                if let Some(expected) = self.expected_digest.clone()
+                    && self.present(&expected).await?
+                {
+                    self.send(Outgoing::Result(pb::PushLayerResult {
+                        layer_digest: expected,
+                        size: 0,
+                        already_present: true,
+                    }))
+                    .await?;
+                    return Ok(Opened::AlreadyPresent);
+                }
+                Ok(Opened::Upload(None))
+            }
+        }
     }
 
     /// Checks the digest, completes the upload and reports the result.
@@ -265,30 +221,7 @@ impl Push {
             )
             .into());
         }
-        let call = Box::pin(
-            requests::complete_layer_upload(
-                &self.inner.client,
-                pb::CompleteLayerUploadRequest {
-                    registry_id: self.registry_id.clone(),
-                    repository_name: self.repository_name.clone(),
-                    upload_id: upload.id.clone(),
-                    layer_digests: vec![digest.clone()],
-                },
-            )
-            .send(),
-        );
-        let already_present = match observed(
-            &self.inner.metrics,
-            Action::CompleteLayerUpload.name(),
-            call,
-        )
-        .await
-        {
-            Ok(_) => false,
-            // Another push of the same layer won the race: the layer is there.
-            Err(err) if err.reason() == "LayerAlreadyExistsException" => true,
-            Err(err) => return Err(err.into()),
-        };
+        let already_present = self.complete(&upload.id, &digest).await?;
         self.send(Outgoing::Result(pb::PushLayerResult {
             layer_digest: digest,
             size: size as i64,
@@ -383,63 +316,11 @@ impl Push {
         self.tx.send(Ok(response)).await.map_err(|_| Stop::Gone)
     }
 
-    /// Whether the repository already holds the layer `digest`.
-    async fn present(&self, digest: &str) -> Result<bool, Error> {
-        let call = Box::pin(
-            requests::batch_check_layer_availability(
-                &self.inner.client,
-                self.registry_id.clone(),
-                self.repository_name.clone(),
-                vec![digest.to_owned()],
-            )
-            .send(),
-        );
-        let output = observed(
-            &self.inner.metrics,
-            Action::BatchCheckLayerAvailability.name(),
-            call,
-        )
-        .await?;
-        Ok(output.layers().iter().any(|layer| {
-            layer.layer_digest() == Some(digest)
-                && layer.layer_availability() == Some(&LayerAvailability::Available)
-        }))
-    }
-
     /// Initiates the upload and reports it.
     async fn start(&self) -> Result<Upload, Stop> {
         let upload = self.initiate().await?;
         self.progress(&upload).await?;
         Ok(upload)
-    }
-
-    async fn initiate(&self) -> Result<Upload, Error> {
-        let call = Box::pin(
-            requests::initiate_layer_upload(
-                &self.inner.client,
-                pb::InitiateLayerUploadRequest {
-                    registry_id: self.registry_id.clone(),
-                    repository_name: self.repository_name.clone(),
-                },
-            )
-            .send(),
-        );
-        let output = observed(
-            &self.inner.metrics,
-            Action::InitiateLayerUpload.name(),
-            call,
-        )
-        .await?;
-        let Some(id) = output.upload_id else {
-            return Err(UpstreamError::bad_response(Action::InitiateLayerUpload.name()).into());
-        };
-        let announced = output.part_size.unwrap_or(0).max(0) as usize;
-        Ok(Upload {
-            id,
-            part_size: announced.clamp(MIN_PART_BYTES, LAYER_PART_MAX_BYTES),
-            committed: 0,
-            hasher: Sha256::new(),
-        })
     }
 
     fn resume(&self, upload_id: String) -> Result<Upload, Error> {
@@ -464,15 +345,4 @@ impl Push {
             hasher: checkpoint.hasher,
         })
     }
-}
-
-/// The caller's stream broke (reset, cancelled, malformed): the push stops
-/// where ECR's checkpoint is and can be resumed.
-fn caller_broke(status: &Status) -> Error {
-    tracing::debug!(code = ?status.code(), "push stream broke");
-    Error::facade(
-        Code::Cancelled,
-        error::REASON_CALLER_CANCELLED,
-        "the push stream broke; resume it with its upload id",
-    )
 }

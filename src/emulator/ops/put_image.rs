@@ -13,7 +13,7 @@ use super::manifest::Manifest;
 use super::{Ctx, image_id, target};
 use crate::emulator::clock::now_secs;
 use crate::emulator::error::ApiError;
-use crate::emulator::state::{Image, MAX_IMAGES_PER_REPOSITORY, Repository};
+use crate::emulator::state::{Image, MAX_IMAGES_PER_REPOSITORY, Repository, Store};
 use crate::emulator::validate;
 use crate::model::IMAGE_MANIFEST_MAX_CHARS;
 
@@ -35,103 +35,172 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 pub fn put_image(ctx: &Ctx<'_>, input: PutImageInput) -> Result<Value, ApiError> {
     let (registry, name) = target(ctx, &input.registry_id, &input.repository_name)?;
-    let text = validate::required("imageManifest", &input.image_manifest)?;
-    validate::length("imageManifest", text, 1, IMAGE_MANIFEST_MAX_CHARS)?;
-    let tag = input.image_tag.as_deref();
-    if let Some(tag) = tag {
-        validate::image_tag("imageTag", tag)?;
-    }
-    let digest = sha256_digest(text.as_bytes());
-    if let Some(given) = &input.image_digest
-        && !given.eq_ignore_ascii_case(&digest)
-    {
-        return Err(ApiError::ImageDigestDoesNotMatch(format!(
-            "Invalid parameter at 'imageDigest' failed to satisfy constraint: 'the digest {given} does not match the manifest digest {digest}'"
-        )));
-    }
-    let manifest = Manifest::parse(text)?;
-    let media_type = input
-        .image_manifest_media_type
-        .clone()
-        .or_else(|| manifest.media_type.clone())
-        .ok_or_else(|| {
-            ApiError::constraint(
-                "imageManifestMediaType",
-                "must be provided when the manifest has no mediaType",
-            )
-        })?;
-
+    let sent = Sent::check(&input)?;
     // Everything proportional to the manifest's size (parsing, dropping
     // repeats) is done above and here, before the store is locked; under the
     // lock each distinct digest costs one map lookup.
-    let references = references(&manifest);
+    let references = references(&sent.manifest);
     let mut guard = ctx.shared.store();
     let store = &mut *guard;
-    let repo = store.repo_mut(registry, name)?;
-    let size = check_references(repo, &manifest)?;
-    let existing = repo.image_by_digest(&digest);
-    let holder = tag.and_then(|t| repo.image_by_tag(t));
-    if let Some(at) = existing
-        && (tag.is_none() || holder == Some(at))
-    {
-        let shown = tag.map(|t| format!(" and tag '{t}'")).unwrap_or_default();
-        return Err(ApiError::ImageAlreadyExists(format!(
-            "Image with digest '{digest}'{shown} already exists in the repository with name '{name}' in registry with id '{registry}'"
-        )));
-    }
-    if let (Some(tag), Some(_)) = (tag, holder)
-        && repo.is_tag_immutable(tag)
-    {
-        return Err(ApiError::ImageTagAlreadyExists(format!(
-            "The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable."
-        )));
-    }
-    if existing.is_none() {
-        if repo.images.len() >= MAX_IMAGES_PER_REPOSITORY {
-            return Err(ApiError::LimitExceeded(format!(
-                "A repository holds at most {MAX_IMAGES_PER_REPOSITORY} images"
+    let place = Place::check(store, registry, name, &sent)?;
+    // Checks are done: from here on the request succeeds.
+    store_image(store, registry, name, &sent, place, references)?;
+    Ok(json!({
+        "image": {
+            "registryId": registry,
+            "repositoryName": name,
+            "imageId": image_id(Some(&sent.digest), sent.tag),
+            "imageManifest": sent.text,
+            "imageManifestMediaType": sent.media_type,
+        }
+    }))
+}
+
+/// The manifest as sent, checked on its own (before the store is locked).
+struct Sent<'a> {
+    text: &'a String,
+    tag: Option<&'a str>,
+    /// The sha256 of `text`: the image's digest.
+    digest: String,
+    manifest: Manifest,
+    media_type: String,
+}
+
+impl<'a> Sent<'a> {
+    /// Parses and checks the manifest, its tag and the digest the caller
+    /// gave, and settles its media type (given, else the manifest's own).
+    fn check(input: &'a PutImageInput) -> Result<Self, ApiError> {
+        let text = validate::required("imageManifest", &input.image_manifest)?;
+        validate::length("imageManifest", text, 1, IMAGE_MANIFEST_MAX_CHARS)?;
+        let tag = input.image_tag.as_deref();
+        if let Some(tag) = tag {
+            validate::image_tag("imageTag", tag)?;
+        }
+        let digest = sha256_digest(text.as_bytes());
+        if let Some(given) = &input.image_digest
+            && !given.eq_ignore_ascii_case(&digest)
+        {
+            return Err(ApiError::ImageDigestDoesNotMatch(format!(
+                "Invalid parameter at 'imageDigest' failed to satisfy constraint: 'the digest {given} does not match the manifest digest {digest}'"
             )));
         }
-        store.space.reserve(text.len() as u64)?;
+        let manifest = Manifest::parse(text)?;
+        let media_type = input
+            .image_manifest_media_type
+            .clone()
+            .or_else(|| manifest.media_type.clone())
+            .ok_or_else(|| {
+                ApiError::constraint(
+                    "imageManifestMediaType",
+                    "must be provided when the manifest has no mediaType",
+                )
+            })?;
+        Ok(Self {
+            text,
+            tag,
+            digest,
+            manifest,
+            media_type,
+        })
     }
+}
 
-    // Checks are done: from here on the request succeeds.
+/// Where the image goes in its repository, once the push is allowed.
+struct Place {
+    /// The image's size (see `check_references`).
+    size: u64,
+    /// The index of the image with the same digest, if pushed before.
+    existing: Option<usize>,
+    /// The index of the image the tag is on now, if any.
+    holder: Option<usize>,
+}
+
+impl Place {
+    /// Checks the push against the repository — what the manifest names
+    /// exists, the image or tag is new, the tag may move, the image fits —
+    /// and reserves the space of a new image.
+    fn check(
+        store: &mut Store,
+        registry: &str,
+        name: &str,
+        sent: &Sent<'_>,
+    ) -> Result<Self, ApiError> {
+        let tag = sent.tag;
+        let digest = &sent.digest;
+        let repo = store.repo_mut(registry, name)?;
+        let size = check_references(repo, &sent.manifest)?;
+        let existing = repo.image_by_digest(digest);
+        let holder = tag.and_then(|t| repo.image_by_tag(t));
+        if let Some(at) = existing
+            && (tag.is_none() || holder == Some(at))
+        {
+            let shown = tag.map(|t| format!(" and tag '{t}'")).unwrap_or_default();
+            return Err(ApiError::ImageAlreadyExists(format!(
+                "Image with digest '{digest}'{shown} already exists in the repository with name '{name}' in registry with id '{registry}'"
+            )));
+        }
+        if let (Some(tag), Some(_)) = (tag, holder)
+            && repo.is_tag_immutable(tag)
+        {
+            return Err(ApiError::ImageTagAlreadyExists(format!(
+                "The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable."
+            )));
+        }
+        if existing.is_none() {
+            if repo.images.len() >= MAX_IMAGES_PER_REPOSITORY {
+                return Err(ApiError::LimitExceeded(format!(
+                    "A repository holds at most {MAX_IMAGES_PER_REPOSITORY} images"
+                )));
+            }
+            store.space.reserve(sent.text.len() as u64)?;
+        }
+        Ok(Self {
+            size,
+            existing,
+            holder,
+        })
+    }
+}
+
+/// Stores a checked push: the tag moves to the image (new, or pushed
+/// before), and the layers learn their media types from the manifest.
+fn store_image(
+    store: &mut Store,
+    registry: &str,
+    name: &str,
+    sent: &Sent<'_>,
+    place: Place,
+    references: Vec<String>,
+) -> Result<(), ApiError> {
+    let tag = sent.tag;
     let seq = store.next_seq();
     let repo = store.repo_mut(registry, name)?;
-    if let (Some(tag), Some(from)) = (tag, holder) {
+    if let (Some(tag), Some(from)) = (tag, place.holder) {
         // The previous holder stays, untagged if this was its last tag.
         repo.images[from].tags.retain(|t| t != tag);
     }
-    for blob in manifest.blobs() {
+    for blob in sent.manifest.blobs() {
         if let (Some(layer), Some(media_type)) =
             (repo.layers.get_mut(&blob.digest), &blob.media_type)
         {
             layer.media_type = Some(media_type.clone());
         }
     }
-    match existing {
+    match place.existing {
         Some(at) => repo.images[at].tags.extend(tag.map(str::to_owned)),
         None => repo.images.push(Image {
             seq,
-            digest: digest.clone(),
-            manifest: text.clone(),
-            media_type: media_type.clone(),
-            artifact_media_type: manifest.artifact_media_type.clone(),
+            digest: sent.digest.clone(),
+            manifest: sent.text.clone(),
+            media_type: sent.media_type.clone(),
+            artifact_media_type: sent.manifest.artifact_media_type.clone(),
             tags: tag.map(str::to_owned).into_iter().collect(),
             pushed_at: now_secs(),
-            size,
+            size: place.size,
             references,
         }),
     }
-    Ok(json!({
-        "image": {
-            "registryId": registry,
-            "repositoryName": name,
-            "imageId": image_id(Some(&digest), tag),
-            "imageManifest": text,
-            "imageManifestMediaType": media_type,
-        }
-    }))
+    Ok(())
 }
 
 /// Checks that what the manifest names exists; returns the image size (the
