@@ -381,8 +381,8 @@ const TOKEN_PROBES: &[(&str, &str)] = &[
         "tracing::span::Span::new",
     ),
     (
-        "RPC envelope: end of call — log line, span fields, metrics (`RpcEnd::finish`)",
-        "ecr_facade::rpc_layer::RpcEnd::finish",
+        "RPC envelope: end of call — log line, span fields, metrics (`call_slot::Ending::finish`)",
+        "ecr_facade::call_slot::Ending::finish",
     ),
     (
         "… the log line (`tracing_core::event::Event::child_of`)",
@@ -465,8 +465,8 @@ const DESCRIBE_PROBES: &[(&str, &str)] = &[
         "ecr_facade::emulator::ops::dispatch",
     ),
     (
-        "RPC envelope: end of call (`RpcEnd::finish`)",
-        "ecr_facade::rpc_layer::RpcEnd::finish",
+        "RPC envelope: end of call (`call_slot::Ending::finish`)",
+        "ecr_facade::call_slot::Ending::finish",
     ),
 ];
 

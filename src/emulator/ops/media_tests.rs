@@ -74,14 +74,19 @@ fn failure_code(answer: &Value) -> &str {
     answer["failures"][0]["failureCode"].as_str().unwrap()
 }
 
-#[test]
-fn pulls_by_tag_are_translated_as_ecr_documents() {
-    let shared = super::tests::emulator(1 << 20);
-    let (config, one, two) = pushed_blobs(&shared, "MUTABLE");
+/// A repository holding a two-layer Docker v2 image tagged `docker`: its
+/// config and layer digests, and its manifest.
+fn docker_image(shared: &Shared) -> (String, String, String, String) {
+    let (config, one, two) = pushed_blobs(shared, "MUTABLE");
     let docker = docker_manifest(&config, &[&one, &two]);
-    put(&shared, REPO, &docker, Some("docker")).unwrap();
+    put(shared, REPO, &docker, Some("docker")).unwrap();
+    (config, one, two, docker)
+}
 
-    // Docker v2 schema 2 asked for as OCI only, by tag: translated.
+#[test]
+fn a_docker_image_pulled_by_tag_as_oci_is_translated() {
+    let shared = super::tests::emulator(1 << 20);
+    let (config, one, two, docker) = docker_image(&shared);
     let got = get(&shared, json!({ "imageTag": "docker" }), &[OCI_MANIFEST]);
     let image = &got["images"][0];
     assert_eq!(image["imageManifestMediaType"], OCI_MANIFEST);
@@ -110,7 +115,12 @@ fn pulls_by_tag_are_translated_as_ecr_documents() {
         sha256_digest(text.as_bytes()),
         sha256_digest(docker.as_bytes())
     );
+}
 
+#[test]
+fn the_stored_type_wins_and_nothing_is_translated_by_digest_or_to_schema1() {
+    let shared = super::tests::emulator(1 << 20);
+    let (_, _, _, docker) = docker_image(&shared);
     // An accepted stored type wins over any translation.
     let got = get(
         &shared,
@@ -127,7 +137,12 @@ fn pulls_by_tag_are_translated_as_ecr_documents() {
     // Schema 1 is not produced (see the README): ImageNotFound.
     let v1 = get(&shared, json!({ "imageTag": "docker" }), &[DOCKER_V1]);
     assert_eq!(failure_code(&v1), "ImageNotFound");
+}
 
+#[test]
+fn an_oci_image_is_translated_back_and_a_list_never_is() {
+    let shared = super::tests::emulator(1 << 20);
+    let (config, one, _, _) = docker_image(&shared);
     // OCI asked for as Docker v2 schema 2 only, by tag: translated back.
     let oci = manifest(&config, &[&one]);
     put(&shared, REPO, &oci, Some("oci")).unwrap();
