@@ -4,6 +4,7 @@
 //! password in trace logs (`logs`), flags refused at startup (`startup`).
 
 mod attacks;
+mod harness;
 mod logs;
 mod reliability;
 mod startup;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::attacks::{DESCRIBE, EMPTY_MESSAGE, Facade, RawConn};
+use super::harness::{DESCRIBE, EMPTY_MESSAGE, Facade, RawConn};
 
 /// Calls the good caller makes during an attack.
 const GOOD_CALLS: usize = 300;
@@ -284,7 +284,7 @@ fn print_table(rows: &[Row]) {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement for RELIABILITY.md; see the module doc"]
 async fn reliability_table() {
-    let policy = super::attacks::policy_file();
+    let policy = super::harness::policy_file();
     let mut rows = Vec::new();
     for case in cases(policy.to_str().unwrap()) {
         rows.push(measure(case).await);
