@@ -29,15 +29,7 @@ async fn headers_only_streams_take_a_connections_share_and_end_at_the_deadline()
         "--rpc-timeout",
         "3s",
     ]);
-    let mut held = Vec::new();
-    let mut conns = Vec::new();
-    for _ in 0..4 {
-        let mut conn = RawConn::open(facade.addr, None).await;
-        for _ in 0..32 {
-            held.push(conn.start(DESCRIBE, None).await);
-        }
-        conns.push(conn);
-    }
+    let (held, _conns) = hold_calls(&facade, 4, 32, None).await;
     // 4 × 32 streams, 4 × 8 admitted by their connections' caps.
     facade
         .await_metric(r#"ecr_facade_rpcs_in_flight"#, 32.0)
@@ -137,15 +129,7 @@ async fn one_caller_cannot_take_the_slots_of_the_others() {
         "--rpc-timeout",
         "3s",
     ]);
-    let mut held = Vec::new();
-    let mut conns = Vec::new();
-    for _ in 0..4 {
-        let mut conn = RawConn::open(facade.addr, None).await;
-        for _ in 0..4 {
-            held.push(conn.start(DESCRIBE, Some("low-token")).await);
-        }
-        conns.push(conn);
-    }
+    let (held, _conns) = hold_calls(&facade, 4, 4, Some("low-token")).await;
     // A quarter of 16 for "low", the rest shed at once.
     facade.await_metric("ecr_facade_rpcs_in_flight", 4.0).await;
     let url = format!("http://{}", facade.addr);

@@ -159,6 +159,31 @@ impl RawConn {
     }
 }
 
+/// A call started on a [`RawConn`]: its answer, and its request body
+/// (open while held).
+pub type HeldCall = (h2::client::ResponseFuture, h2::SendStream<Bytes>);
+
+/// Opens `conns` raw connections and starts `per_conn` DescribeRepositories
+/// calls on each (as `token`'s caller, if given) whose bodies never end:
+/// the held calls and the connections, which must stay alive.
+pub async fn hold_calls(
+    facade: &Facade,
+    conns: usize,
+    per_conn: usize,
+    token: Option<&str>,
+) -> (Vec<HeldCall>, Vec<RawConn>) {
+    let mut held = Vec::new();
+    let mut opened = Vec::new();
+    for _ in 0..conns {
+        let mut conn = RawConn::open(facade.addr, None).await;
+        for _ in 0..per_conn {
+            held.push(conn.start(DESCRIBE, token).await);
+        }
+        opened.push(conn);
+    }
+    (held, opened)
+}
+
 /// An empty protobuf message, gRPC-framed.
 pub const EMPTY_MESSAGE: [u8; 5] = [0; 5];
 
