@@ -10,7 +10,7 @@
 
 mod facade;
 mod guarded;
-mod pki;
+pub(crate) mod pki;
 mod policy;
 mod setup;
 mod transport;

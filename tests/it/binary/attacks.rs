@@ -118,7 +118,7 @@ async fn a_client_that_never_reads_gives_its_slots_back_and_is_disconnected() {
 /// however many connections it opens.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_caller_cannot_take_the_slots_of_the_others() {
-    let policy = policy_file();
+    let (_dir, policy) = policy_file();
     let facade = Facade::start(&[
         "--auth-policy",
         policy.to_str().unwrap(),

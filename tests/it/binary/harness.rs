@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::common::binary::{bin, listen_address};
 use crate::common::http_get;
+use crate::security::pki::TempDir;
 
 /// Longest any awaited step may take before the test calls it a hang.
 pub const HANG: Duration = Duration::from_secs(30);
@@ -209,8 +210,9 @@ pub fn count(codes: &[Option<i32>], code: tonic::Code) -> usize {
 }
 
 /// A policy with two callers: `low-token` may only DescribeRepositories,
-/// `good-token` may do anything.
-pub fn policy_file() -> std::path::PathBuf {
+/// `good-token` may do anything — written to a directory removed when the
+/// returned [`TempDir`] drops: (that directory, the file).
+pub fn policy_file() -> (TempDir, std::path::PathBuf) {
     let sha = ecr_facade::security::token_sha256_hex;
     let policy = format!(
         r#"
@@ -229,14 +231,7 @@ repositories = ["*"]
         sha("low-token"),
         sha("good-token")
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let path = std::env::temp_dir().join(format!(
-        "ecr-facade-policy-{}-{nanos}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&path, policy).unwrap();
-    path
+    let dir = TempDir::new("attack-policy");
+    let path = dir.write("policy.toml", policy);
+    (dir, path)
 }

@@ -284,7 +284,7 @@ fn print_table(rows: &[Row]) {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement for RELIABILITY.md; see the module doc"]
 async fn reliability_table() {
-    let policy = super::harness::policy_file();
+    let (_dir, policy) = super::harness::policy_file();
     let mut rows = Vec::new();
     for case in cases(policy.to_str().unwrap()) {
         rows.push(measure(case).await);
