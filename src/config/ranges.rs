@@ -3,7 +3,8 @@
 //! overflows an `Instant` would otherwise panic on every call instead of
 //! being refused once. Counts are bounded where clap parses them.
 //!
-//! A new duration flag gets a row in [`DURATIONS`].
+//! A new duration flag gets a row in [`DURATIONS`]; a unit test fails until
+//! it has one.
 
 use std::time::Duration;
 
@@ -72,6 +73,43 @@ const DURATIONS: &[DurationRange] = &[
         min: Duration::ZERO,
         max: DAY,
     },
+    DurationRange {
+        flag: "--max-transfer-timeout",
+        value: |args| Some(args.limits.max_transfer_timeout),
+        min: Duration::from_millis(1),
+        max: DAY,
+    },
+    DurationRange {
+        flag: "--send-timeout",
+        value: |args| Some(args.limits.send_timeout),
+        min: Duration::from_millis(1),
+        max: HOUR,
+    },
+    DurationRange {
+        flag: "--handshake-timeout",
+        value: |args| Some(args.limits.handshake_timeout),
+        min: Duration::from_millis(1),
+        max: HOUR,
+    },
+    DurationRange {
+        flag: "--transfer-idle-timeout",
+        value: |args| Some(args.transfer_idle_timeout),
+        min: Duration::from_millis(1),
+        max: HOUR,
+    },
+    DurationRange {
+        flag: "--download-url-ttl",
+        value: |args| Some(args.emulator_args.download_url_ttl),
+        min: SECOND,
+        max: Duration::from_secs(7 * 24 * 3600),
+    },
+];
+
+/// Duration flags of `serve` checked elsewhere, with the reason.
+#[cfg(test)]
+const CHECKED_ELSEWHERE: &[&str] = &[
+    // Its parser refuses values outside 1m..11h, with ECR's token lifetime as the reason.
+    "--token-min-ttl",
 ];
 
 /// A flag outside its range.
@@ -128,6 +166,36 @@ mod tests {
             if let Some(below) = range.min.checked_sub(Duration::from_nanos(1)) {
                 assert!(at(below).is_err(), "{} below its minimum", range.flag);
             }
+        }
+    }
+
+    /// A new duration flag without a row fails here: every flag of `serve`
+    /// whose default is a duration (or that `DURATIONS` already names) must
+    /// have a row or a reason in `CHECKED_ELSEWHERE`.
+    #[test]
+    fn every_duration_flag_of_serve_has_a_row() {
+        use clap::CommandFactory;
+        let cli = crate::config::Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let mut durations = Vec::new();
+        for arg in serve.get_arguments() {
+            let (Some(long), [default]) = (arg.get_long(), arg.get_default_values()) else {
+                continue;
+            };
+            let default = default.to_str().unwrap();
+            if !default.chars().all(|c| c.is_ascii_digit())
+                && humantime::parse_duration(default).is_ok()
+            {
+                durations.push(format!("--{long}"));
+            }
+        }
+        assert!(durations.len() >= 10, "{durations:?}");
+        for flag in &durations {
+            assert!(
+                DURATIONS.iter().any(|r| r.flag == flag)
+                    || CHECKED_ELSEWHERE.contains(&flag.as_str()),
+                "{flag} is a duration flag without a range in DURATIONS"
+            );
         }
     }
 

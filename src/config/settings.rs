@@ -33,11 +33,16 @@ pub struct Settings {
 
 impl ServeArgs {
     /// Checks the flags and builds every setting from them, refusing the
-    /// first bad one in this order: a duration out of its range, the
-    /// security files, the emulator's flags.
+    /// first bad one in this order: a duration out of its range, a message
+    /// limit the request budget could never hold, the security files, the
+    /// emulator's flags.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         // Before anything is used: an out-of-range duration would panic later.
         self.check_ranges()?;
+        let server = self.server();
+        // Before anything listens (`server::serve` checks again, for callers
+        // of the library).
+        server.budget.check()?;
         let security = self.security.security()?;
         let emulator = self.emulator.then(|| self.emulator()).transpose()?;
         let mut upstream = self.upstream();
@@ -49,7 +54,7 @@ impl ServeArgs {
         Ok(Settings {
             upstream,
             facade: self.facade(),
-            server: self.server(),
+            server,
             security,
             emulator,
         })
