@@ -45,6 +45,8 @@ pub const REASON_LAYER_CORRUPT: &str = "LAYER_CORRUPT";
 pub const REASON_DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
 /// `ErrorInfo.reason` when a push names an upload this replica cannot resume.
 pub const REASON_UPLOAD_NOT_RESUMABLE: &str = "UPLOAD_NOT_RESUMABLE";
+/// `ErrorInfo.reason` when a push names an upload another stream is pushing.
+pub const REASON_UPLOAD_IN_USE: &str = "UPLOAD_IN_USE";
 /// `ErrorInfo.reason` when a transfer's caller broke its stream.
 pub const REASON_CALLER_CANCELLED: &str = "CALLER_CANCELLED";
 /// `ErrorInfo.reason` when a transfer's caller sent nothing for too long.

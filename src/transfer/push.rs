@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use aws_smithy_types::Blob;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -32,8 +31,9 @@ mod upstream;
 
 pub use caller::read_header;
 
-use super::resume::Checkpoint;
+use super::resume::{Checkpoint, Unresumable};
 use super::{Inner, PUSH_RETRY_DELAY, PushStream, Transfer};
+use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
 use crate::model::Action;
 use crate::pb;
@@ -90,6 +90,22 @@ struct Upload {
     part_size: usize,
     committed: u64,
     hasher: Sha256,
+    /// Ends this stream's lease on the upload's checkpoint when the push
+    /// ends, however it ends.
+    _lease: Lease,
+}
+
+/// A push's lease on its entry of the resume table, released when dropped
+/// (after [`Table::forget`](super::resume::Table::forget) it is a no-op).
+struct Lease {
+    inner: Arc<Inner>,
+    upload_id: String,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.inner.resumable.release(&self.upload_id);
+    }
 }
 
 /// One push: where it goes and what its header promised.
@@ -211,17 +227,21 @@ impl Push {
     /// Checks the digest, completes the upload and reports the result.
     async fn finish(&self, upload: Upload, size: u64) -> Result<(), Stop> {
         let digest = format!("sha256:{}", hex::encode(upload.hasher.finalize()));
-        self.inner.resumable.forget(&upload.id);
         if let Some(expected) = &self.expected_digest
             && *expected != digest
         {
+            // These bytes can never complete to the expected layer.
+            self.inner.resumable.forget(&upload.id);
             return Err(Error::invalid_field(
                 "header.expected_digest",
                 format!("the bytes sent hash to {digest}; nothing was committed"),
             )
             .into());
         }
+        // Forgotten only once completed: a failed completion can be resumed
+        // (with no more bytes) and completed again.
         let already_present = self.complete(&upload.id, &digest).await?;
+        self.inner.resumable.forget(&upload.id);
         self.send(Outgoing::Result(pb::PushLayerResult {
             layer_digest: digest,
             size: size as i64,
@@ -272,18 +292,15 @@ impl Push {
         let last = first + part.len() as u64 - 1;
         let mut hashed = upload.hasher.clone();
         hashed.update(&part);
-        let call = Box::pin(
-            self.inner
-                .client
-                .upload_layer_part()
-                .set_registry_id(self.registry_id.clone())
-                .repository_name(&self.repository_name)
-                .upload_id(&upload.id)
-                .part_first_byte(first as i64)
-                .part_last_byte(last as i64)
-                .layer_part_blob(Blob::from_maybe_shared(part))
-                .send(),
-        );
+        let request = pb::UploadLayerPartRequest {
+            registry_id: self.registry_id.clone(),
+            repository_name: self.repository_name.clone(),
+            upload_id: upload.id.clone(),
+            part_first_byte: Some(first as i64),
+            part_last_byte: Some(last as i64),
+            layer_part_blob: part,
+        };
+        let call = Box::pin(requests::upload_layer_part(&self.inner.client, request).send());
         observed(&self.inner.metrics, Action::UploadLayerPart.name(), call).await?;
         upload.hasher = hashed;
         upload.committed = last + 1;
@@ -324,25 +341,50 @@ impl Push {
     }
 
     fn resume(&self, upload_id: String) -> Result<Upload, Error> {
-        let checkpoint = self
-            .inner
-            .resumable
-            .take(&upload_id, self.registry_id.as_deref(), &self.repository_name)
-            .ok_or_else(|| {
-                Error::facade(
+        let leased = self.inner.resumable.lease(
+            &upload_id,
+            self.registry_id.as_deref(),
+            &self.repository_name,
+        );
+        let checkpoint = match leased {
+            Ok(checkpoint) => checkpoint,
+            Err(Unresumable::Unknown) => {
+                return Err(Error::facade(
                     Code::FailedPrecondition,
                     error::REASON_UPLOAD_NOT_RESUMABLE,
                     format!(
                         "upload {upload_id} cannot be resumed here (unknown to this replica, expired, \
                          or of another repository); start the push again without upload_id"
                     ),
-                )
-            })?;
+                ));
+            }
+            Err(Unresumable::InUse) => {
+                return Err(Error::Facade {
+                    code: Code::Aborted,
+                    reason: error::REASON_UPLOAD_IN_USE,
+                    message: format!(
+                        "upload {upload_id} is being pushed by another stream; retry once that \
+                         stream has ended (a broken one ends within the idle timeout)"
+                    ),
+                    retry_after: Some(PUSH_RETRY_DELAY),
+                    metadata: Vec::new(),
+                });
+            }
+        };
         Ok(Upload {
+            _lease: self.lease(&upload_id),
             id: upload_id,
             part_size: checkpoint.part_size,
             committed: checkpoint.committed,
             hasher: checkpoint.hasher,
         })
+    }
+
+    /// The guard releasing this push's lease on `upload_id` when it ends.
+    fn lease(&self, upload_id: &str) -> Lease {
+        Lease {
+            inner: Arc::clone(&self.inner),
+            upload_id: upload_id.to_owned(),
+        }
     }
 }

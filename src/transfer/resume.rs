@@ -6,6 +6,12 @@
 //! that never broke. The table lives in the replica's memory (only that
 //! replica can resume the push), holds at most [`CAPACITY`] pushes and
 //! forgets one after [`TTL`].
+//!
+//! A push *leases* its entry while its stream runs: a second stream naming
+//! the same upload is told to retry rather than race it, and when the
+//! stream ends in any way short of completion the lease is released with
+//! the last recorded checkpoint in place — a resumed push that breaks again
+//! before its next part can be resumed again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,9 +40,27 @@ pub struct Checkpoint {
     pub hasher: Sha256,
 }
 
+/// One resumable push: when it was last recorded, where it stands, and
+/// whether a stream is pushing it now.
+struct Entry {
+    at: Instant,
+    checkpoint: Checkpoint,
+    leased: bool,
+}
+
+/// Why an upload cannot be resumed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unresumable {
+    /// Unknown to this replica, expired, or of another registry or
+    /// repository.
+    Unknown,
+    /// Another stream is pushing it at this moment.
+    InUse,
+}
+
 /// The resumable pushes, by upload id.
 pub struct Table {
-    entries: Mutex<HashMap<String, (Instant, Checkpoint)>>,
+    entries: Mutex<HashMap<String, Entry>>,
     capacity: usize,
     ttl: Duration,
 }
@@ -51,44 +75,66 @@ impl Table {
         }
     }
 
-    /// Records (or moves forward) the checkpoint of `upload_id`.
+    /// Records (or moves forward) the checkpoint of `upload_id`, leased by
+    /// the push that records it.
     pub fn record(&self, upload_id: &str, checkpoint: Checkpoint) {
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("resume table lock");
-        entries.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
+        entries.retain(|_, entry| now.duration_since(entry.at) < self.ttl);
         if entries.len() >= self.capacity && !entries.contains_key(upload_id) {
             let oldest = entries
                 .iter()
-                .min_by_key(|(_, (at, _))| *at)
+                .min_by_key(|(_, entry)| entry.at)
                 .map(|(id, _)| id.clone());
             if let Some(oldest) = oldest {
                 entries.remove(&oldest);
             }
         }
-        entries.insert(upload_id.to_owned(), (now, checkpoint));
+        let entry = Entry {
+            at: now,
+            checkpoint,
+            leased: true,
+        };
+        entries.insert(upload_id.to_owned(), entry);
     }
 
-    /// Takes the checkpoint of `upload_id` if it is known, fresh and of the
-    /// same registry and repository; the resumed push records it again.
-    pub fn take(
+    /// Leases the checkpoint of `upload_id` if it is known, fresh, of the
+    /// same registry and repository, and not leased already; the entry stays
+    /// (with its checkpoint) until [`Table::release`] or [`Table::forget`].
+    pub fn lease(
         &self,
         upload_id: &str,
         registry_id: Option<&str>,
         repository_name: &str,
-    ) -> Option<Checkpoint> {
+    ) -> Result<Checkpoint, Unresumable> {
         let mut entries = self.entries.lock().expect("resume table lock");
-        let (at, checkpoint) = entries.get(upload_id)?;
-        let same_target = checkpoint.registry_id.as_deref() == registry_id
-            && checkpoint.repository_name == repository_name;
-        if !same_target {
-            return None;
+        let entry = entries.get_mut(upload_id).ok_or(Unresumable::Unknown)?;
+        let same_target = entry.checkpoint.registry_id.as_deref() == registry_id
+            && entry.checkpoint.repository_name == repository_name;
+        if !same_target || entry.at.elapsed() >= self.ttl {
+            return Err(Unresumable::Unknown);
         }
-        let fresh = at.elapsed() < self.ttl;
-        let (_, checkpoint) = entries.remove(upload_id)?;
-        fresh.then_some(checkpoint)
+        if entry.leased {
+            return Err(Unresumable::InUse);
+        }
+        entry.leased = true;
+        Ok(entry.checkpoint.clone())
     }
 
-    /// Forgets `upload_id` (its push completed or was refused).
+    /// Ends the lease on `upload_id` (its stream ended short of completion):
+    /// the last recorded checkpoint can be resumed.
+    pub fn release(&self, upload_id: &str) {
+        if let Some(entry) = self
+            .entries
+            .lock()
+            .expect("resume table lock")
+            .get_mut(upload_id)
+        {
+            entry.leased = false;
+        }
+    }
+
+    /// Forgets `upload_id` (its push completed or can never complete).
     pub fn forget(&self, upload_id: &str) {
         self.entries
             .lock()
@@ -122,18 +168,51 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_is_taken_once_and_only_for_its_repository() {
+    fn a_checkpoint_is_leased_once_and_only_for_its_repository() {
         let table = Table::new(4, TTL);
         table.record("u1", checkpoint("team/app", 20));
-        assert!(table.take("u1", None, "team/other").is_none());
-        assert!(table.take("u1", Some("123456789012"), "team/app").is_none());
-        let taken = table.take("u1", None, "team/app").expect("recorded");
-        assert_eq!(taken.committed, 20);
+        table.release("u1");
+        let other = table.lease("u1", None, "team/other");
+        assert_eq!(other.err(), Some(Unresumable::Unknown));
+        let elsewhere = table.lease("u1", Some("123456789012"), "team/app");
+        assert_eq!(elsewhere.err(), Some(Unresumable::Unknown));
+        let leased = table.lease("u1", None, "team/app").expect("recorded");
+        assert_eq!(leased.committed, 20);
         assert_eq!(
-            taken.hasher.finalize().to_vec(),
+            leased.hasher.finalize().to_vec(),
             Sha256::digest(vec![7u8; 20]).to_vec()
         );
-        assert!(table.take("u1", None, "team/app").is_none());
+        let again = table.lease("u1", None, "team/app");
+        assert_eq!(again.err(), Some(Unresumable::InUse));
+        assert_eq!(
+            table.lease("u9", None, "team/app").err(),
+            Some(Unresumable::Unknown)
+        );
+    }
+
+    #[test]
+    fn a_released_lease_keeps_the_last_checkpoint_until_forgotten() {
+        let table = Table::new(4, TTL);
+        table.record("u1", checkpoint("a/b", 10));
+        // Recorded by a running push: leased.
+        assert_eq!(
+            table.lease("u1", None, "a/b").err(),
+            Some(Unresumable::InUse)
+        );
+        table.release("u1");
+        // Resumed, then broken before its next part: the checkpoint stays.
+        table.lease("u1", None, "a/b").unwrap();
+        table.release("u1");
+        assert_eq!(table.lease("u1", None, "a/b").unwrap().committed, 10);
+        table.record("u1", checkpoint("a/b", 20));
+        table.release("u1");
+        assert_eq!(table.lease("u1", None, "a/b").unwrap().committed, 20);
+        table.forget("u1");
+        table.release("u1");
+        assert_eq!(
+            table.lease("u1", None, "a/b").err(),
+            Some(Unresumable::Unknown)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -148,16 +227,25 @@ mod tests {
         tick().await;
         table.record("u3", checkpoint("a/b", 1));
         assert_eq!(table.len(), 2);
-        assert!(table.take("u2", None, "a/b").is_none());
-        assert_eq!(table.take("u1", None, "a/b").map(|c| c.committed), Some(2));
+        table.release("u1");
+        table.release("u2");
+        assert_eq!(
+            table.lease("u2", None, "a/b").err(),
+            Some(Unresumable::Unknown)
+        );
+        assert_eq!(table.lease("u1", None, "a/b").map(|c| c.committed), Ok(2));
     }
 
     #[tokio::test(start_paused = true)]
     async fn checkpoints_expire() {
         let table = Table::new(4, Duration::from_secs(10));
         table.record("u1", checkpoint("a/b", 1));
+        table.release("u1");
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(table.take("u1", None, "a/b").is_none());
+        assert_eq!(
+            table.lease("u1", None, "a/b").err(),
+            Some(Unresumable::Unknown)
+        );
         table.record("u2", checkpoint("a/b", 1));
         assert_eq!(table.len(), 1, "expired entries are dropped on record");
     }

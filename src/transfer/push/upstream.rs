@@ -60,6 +60,7 @@ impl Push {
         };
         let announced = output.part_size.unwrap_or(0).max(0) as usize;
         Ok(Upload {
+            _lease: self.lease(&id),
             id,
             part_size: announced.clamp(MIN_PART_BYTES, LAYER_PART_MAX_BYTES),
             committed: 0,

@@ -71,6 +71,46 @@ async fn push_broken_at(facade: &TestFacade, name: &str, layer: &[u8], committed
     upload_id
 }
 
+/// Opens a push resuming upload `upload_id` of `layer` on `client`: the
+/// sender, the answers, and the progress the resumed push reported first.
+/// While the broken stream still holds the upload (the facade has not seen
+/// it break yet), the facade answers ABORTED with a RetryInfo: retried here
+/// as a caller would.
+async fn open_resume(
+    client: &mut EcrServiceClient<Channel>,
+    name: &str,
+    layer: &[u8],
+    upload_id: &str,
+) -> (
+    tokio::sync::mpsc::Sender<pb::PushLayerRequest>,
+    tonic::Streaming<pb::PushLayerResponse>,
+    pb::PushLayerProgress,
+) {
+    let resumed_header = pb::PushLayerHeader {
+        upload_id: Some(upload_id.to_owned()),
+        expected_digest: Some(sha256_digest(layer)),
+        total_size: Some(layer.len() as i64),
+        ..header(name)
+    };
+    for _ in 0..50 {
+        let (tx, mut answers) = open_push(client, resumed_header.clone()).await;
+        match answers.message().await {
+            Ok(Some(pb::PushLayerResponse {
+                message: Some(Received::Progress(first)),
+            })) => {
+                assert_eq!(first.upload_id, upload_id);
+                return (tx, answers, first);
+            }
+            Err(status) if status.code() == Code::Aborted => {
+                assert!(status.get_details_retry_info().is_some(), "{status:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => panic!("the resumed push reports its progress first: {other:?}"),
+        }
+    }
+    panic!("upload {upload_id} stayed in use for 5 s");
+}
+
 /// Resumes upload `upload_id` of `layer`: the committed size the resumed
 /// push reported first, and its result.
 async fn resume_push(
@@ -79,18 +119,8 @@ async fn resume_push(
     layer: &[u8],
     upload_id: &str,
 ) -> (i64, pb::PushLayerResult) {
-    let resumed_header = pb::PushLayerHeader {
-        upload_id: Some(upload_id.to_owned()),
-        expected_digest: Some(sha256_digest(layer)),
-        total_size: Some(layer.len() as i64),
-        ..header(name)
-    };
     // The first answer says where to go on from; send the rest from there.
-    let (tx, mut answers) = open_push(client, resumed_header).await;
-    let Some(Received::Progress(first)) = answers.message().await.unwrap().unwrap().message else {
-        panic!("the resumed push reports its progress first");
-    };
-    assert_eq!(first.upload_id, upload_id);
+    let (tx, mut answers, first) = open_resume(client, name, layer, upload_id).await;
     let rest = layer[first.committed_size as usize..].to_vec();
     tokio::spawn(async move { send_chunks(&tx, &rest).await });
     let mut result = None;
@@ -100,6 +130,30 @@ async fn resume_push(
         }
     }
     (first.committed_size, result.expect("result"))
+}
+
+/// A resumed push that breaks again before its next part keeps its
+/// checkpoint: it can be resumed once more, and still checks every byte.
+#[tokio::test]
+async fn a_resume_broken_before_its_next_part_can_be_resumed_again() {
+    let (_emulator, facade) = facade_on_emulator(|_| {}).await;
+    let mut client = facade.client().await;
+    let name = unique_name("resume-twice");
+    create(&mut client, &name).await;
+    let layer = layer_bytes(25 * MIB, 21);
+    let upload_id = push_broken_at(&facade, &name, &layer, 10 * MIB as i64).await;
+    let (mut breakable, cut) = breakable_client(&facade).await;
+    let (tx, mut answers, first) = open_resume(&mut breakable, &name, &layer, &upload_id).await;
+    assert_eq!(first.committed_size, 10 * MIB as i64);
+    cut();
+    assert!(
+        answers.message().await.is_err(),
+        "the cut connection fails the call"
+    );
+    drop(tx);
+    let (committed, result) = resume_push(&mut client, &name, &layer, &upload_id).await;
+    assert_eq!(committed, 10 * MIB as i64);
+    assert_eq!(result.layer_digest, sha256_digest(&layer));
 }
 
 /// A push whose stream breaks after two parts resumes from ECR's committed
