@@ -37,7 +37,8 @@ pub(crate) struct Ending {
     pub _global: Option<OwnedSemaphorePermit>,
     pub _connection: Option<OwnedSemaphorePermit>,
     /// Held for the call by a layer inside this one (the caller's share of
-    /// `caller_share`), released exactly when the global permit is.
+    /// `caller_share`), released when the call ends (the global permit may
+    /// go earlier, see [`Slot::answer_ready`]).
     pub caller: Option<Box<dyn Send + Sync>>,
     /// The connection the call came on (closed when its client does not
     /// take the answer by the deadline).

@@ -9,8 +9,10 @@
 //! call deadlines bound the rest.
 //!
 //! The caller's count is held by a [`CallerGuard`] attached to the call's
-//! [`Slot`], so it comes back exactly when the global permit does (including
-//! when the watchdog ends a call whose client stopped reading).
+//! [`Slot`], so it comes back when the call ends — after its answer is sent,
+//! or when the watchdog ends a call whose client stopped reading. (The global
+//! permit comes back earlier, when a unary answer is ready: a caller's unread
+//! answers keep counting against its own share, not the server's.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -299,6 +299,13 @@ fn metric_label(path: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
+/// Why a call was shed at the global limit of `max_concurrent` calls.
+fn global_limit_message(max_concurrent: usize) -> String {
+    format!(
+        "the facade is serving its limit of {max_concurrent} concurrent calls; retry with backoff"
+    )
+}
+
 /// RESOURCE_EXHAUSTED with `RetryInfo`: the answer of a shed call.
 pub(crate) fn shed_status(message: String) -> tonic::Status {
     Error::shed(message).to_status()
@@ -314,10 +321,7 @@ fn shed<E: Send + 'static>(
 ) -> impl Future<Output = Result<http::Response<Body>, E>> + Send + use<E> {
     layer.metrics.rpc_shed();
     let message = match refusal {
-        Refusal::Global => format!(
-            "the facade is serving its limit of {} concurrent calls; retry with backoff",
-            layer.max_concurrent
-        ),
+        Refusal::Global => global_limit_message(layer.max_concurrent),
         Refusal::Connection(limit) => format!(
             "this connection has {limit} calls in flight, its limit; retry with backoff \
              or spread calls over more connections"

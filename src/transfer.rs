@@ -106,7 +106,7 @@ impl Transfer {
         crate::deadline::of_request(request, self.inner.settings.timeout)
     }
 
-    /// Push slots free now (tests and metrics).
+    /// Push slots free now (for tests).
     pub fn free_push_slots(&self) -> usize {
         self.inner.pushes.available_permits()
     }

@@ -53,10 +53,7 @@ impl<B> GatedRequest<B> {
             }
             Err(_) => {
                 gate.metrics.rpc_shed();
-                let message = format!(
-                    "the facade is serving its limit of {} concurrent calls; retry with backoff",
-                    gate.max_concurrent
-                );
+                let message = super::global_limit_message(gate.max_concurrent);
                 tracing::warn!(reason = %message, "rpc shed at a concurrency limit");
                 Err(Box::new(super::shed_status(message)))
             }

@@ -270,7 +270,7 @@ impl RegistryGrant {
 
 /// Whether `id` looks like an AWS account id (ECR's registry id): 12 digits.
 fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+    crate::model::REGISTRY_ID.is_match(id)
 }
 
 impl Grant {

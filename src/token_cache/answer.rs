@@ -72,5 +72,5 @@ pub(super) fn assign(
 pub(super) fn registry_of_endpoint(endpoint: &str) -> Option<&str> {
     let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
     let first = host.split(['.', '/', ':']).next()?;
-    (first.len() == 12 && first.bytes().all(|b| b.is_ascii_digit())).then_some(first)
+    crate::model::REGISTRY_ID.is_match(first).then_some(first)
 }

@@ -89,9 +89,9 @@ impl HttpClient {
         }
         let request = request
             .body(Empty::new())
-            .map_err(|_| failed("ecr returned a download url that is not a valid url"))?;
+            .map_err(|_| download_failed("ecr returned a download url that is not a valid url"))?;
         let response = self.client().request(request).await.map_err(|e| {
-            failed(&format!(
+            download_failed(&format!(
                 "could not fetch the layer from its download url: {}",
                 kind(&e)
             ))
@@ -100,8 +100,9 @@ impl HttpClient {
         let headers = response.headers();
         match status {
             StatusCode::OK => {
-                let total_size = content_length(headers)
-                    .ok_or_else(|| failed("the download url answered without a content-length"))?;
+                let total_size = content_length(headers).ok_or_else(|| {
+                    download_failed("the download url answered without a content-length")
+                })?;
                 if offset >= total_size && offset > 0 {
                     return Err(past_the_end(offset, total_size));
                 }
@@ -113,10 +114,12 @@ impl HttpClient {
             }
             StatusCode::PARTIAL_CONTENT => {
                 let (start, total_size) = content_range(headers).ok_or_else(|| {
-                    failed("the download url answered 206 without a valid content-range")
+                    download_failed("the download url answered 206 without a valid content-range")
                 })?;
                 if start != offset {
-                    return Err(failed("the download url answered another range than asked"));
+                    return Err(download_failed(
+                        "the download url answered another range than asked",
+                    ));
                 }
                 Ok(Download {
                     body: response.into_body(),
@@ -128,7 +131,7 @@ impl HttpClient {
                 let total = unsatisfied_total(headers).unwrap_or(0);
                 Err(past_the_end(offset, total))
             }
-            other => Err(failed(&format!(
+            other => Err(download_failed(&format!(
                 "the download url answered http {}",
                 other.as_u16()
             ))),
@@ -136,7 +139,8 @@ impl HttpClient {
     }
 }
 
-fn failed(message: &str) -> Error {
+/// The download URL could not be fetched: UNAVAILABLE (`DOWNLOAD_FAILED`).
+pub(super) fn download_failed(message: &str) -> Error {
     Error::facade(Code::Unavailable, error::REASON_DOWNLOAD_FAILED, message)
 }
 

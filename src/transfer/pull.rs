@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
 use tonic::{Code, Status};
 
-use super::download::Download;
+use super::download::{Download, download_failed};
 use super::{Inner, PullStream, Transfer};
 use crate::convert::requests;
 use crate::error::{self, Error, UpstreamError};
@@ -160,10 +160,10 @@ impl Sent<'_> {
     /// gone. More bytes than the layer's size is DATA_LOSS.
     async fn send(&mut self, mut data: Bytes) -> Result<bool, Error> {
         if self.skip > 0 {
+            // Only a pull from an offset skips bytes, and only a pull from 0
+            // is hashed: skipped bytes are never part of a checked digest.
+            debug_assert!(self.hasher.is_none());
             let dropped = self.skip.min(data.len() as u64);
-            if let Some((_, hasher)) = &mut self.hasher {
-                hasher.update(&data[..dropped as usize]);
-            }
             data.advance(dropped as usize);
             self.skip -= dropped;
         }
@@ -230,10 +230,6 @@ impl Sent<'_> {
         }
         Ok(())
     }
-}
-
-fn download_failed(message: &str) -> Error {
-    Error::facade(Code::Unavailable, error::REASON_DOWNLOAD_FAILED, message)
 }
 
 fn data_loss(message: String) -> Error {
